@@ -1,0 +1,301 @@
+//! The command line: `serve`, `gen`, `load`, `validate`, and what each one runs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigOverrides, NodeConfig};
+use crate::dataset::LogFormat;
+use crate::dataset::generate::{GenOptions, generate};
+use crate::error::{Error, Result};
+use crate::ingest::loader::{LoadOptions, load};
+use crate::node::Node;
+use crate::router::{AppState, app};
+
+/// A search node and the harness that measures it.
+#[derive(Debug, Parser)]
+#[command(name = "sv-appliance", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: HTTP API, raft groups, indexes.
+    Serve(ServeArgs),
+    /// Write realistic synthetic log lines (deterministic for a seed).
+    Gen(GenArgs),
+    /// Parse a log file and load it into a topic on a running node.
+    Load(LoadArgs),
+    /// Check a node configuration without starting anything (exit 0 valid, 1 invalid).
+    Validate(ValidateArgs),
+    /// Benchmarks against a running node.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Offline demo: one node, generated Thunderbird-like data, the plan's SV-2a queries timed.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time the plan's SV-2a text and SQL queries on a loaded topic (the plan runner with
+    /// criteria and reports is not built yet).
+    Sv2a {
+        /// Node API base URL.
+        #[arg(long, env = "SV_TARGET", default_value = "http://127.0.0.1:6092")]
+        target: String,
+        /// Topic holding the Thunderbird data.
+        #[arg(long, default_value = "thunderbird")]
+        topic: String,
+        /// Measured iterations per query, after one warm-up.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Lines to generate and load.
+    #[arg(long, default_value_t = 200_000)]
+    pub lines: u64,
+    /// Measured iterations per query (the plan uses 20).
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// API address of the demo node.
+    #[arg(long, default_value = "127.0.0.1:6092")]
+    pub listen: String,
+    /// Exit after the queries instead of serving until Ctrl-C.
+    #[arg(long)]
+    pub exit: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Node configuration file (TOML); see configs/default.toml.
+    #[arg(long, env = "SV_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides the config's data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// API address, e.g. 127.0.0.1:6092 (overrides api.listen).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Node id (overrides node_id).
+    #[arg(long)]
+    pub node_id: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Log format: thunderbird, bgl or hdfs.
+    pub format: LogFormat,
+    /// Number of lines.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: u64,
+    /// Seed; the same seed gives the same bytes.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Output file (`-` for stdout).
+    #[arg(short, long, default_value = "-")]
+    pub output: PathBuf,
+    /// Share of alert lines (Thunderbird's full log: 0.0154).
+    #[arg(long, default_value_t = 0.015)]
+    pub alert_rate: f64,
+    /// Share of lines that break the grammar, to exercise reject paths.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_rate: f64,
+    /// End lines with CRLF like the Loghub v1 files.
+    #[arg(long)]
+    pub crlf: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// File to load: plain, .gz or .zst; `-` reads stdin.
+    pub input: PathBuf,
+    /// Topic to load into (created if missing).
+    #[arg(long, default_value = "thunderbird")]
+    pub topic: String,
+    /// Line format: thunderbird, bgl or hdfs.
+    #[arg(long, default_value = "thunderbird")]
+    pub format: LogFormat,
+    /// Node API base URL.
+    #[arg(long, env = "SV_TARGET", default_value = "http://127.0.0.1:6092")]
+    pub target: String,
+    /// Records per request.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_size: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Partitions if the topic is created here (default: the node's default).
+    #[arg(long)]
+    pub partitions: Option<u32>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Don't wait for the loaded records to become searchable.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Node configuration file to check.
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            crate::telemetry::init_logging("info");
+            runtime()?.block_on(serve(args))
+        }
+        Command::Gen(args) => gen_command(args),
+        Command::Load(args) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(load_command(args))
+        }
+        Command::Bench(BenchCommand::Sv2a {
+            target,
+            topic,
+            iterations,
+        }) => {
+            crate::telemetry::init_logging("warn");
+            let base = target.trim_end_matches('/').to_string();
+            runtime()?.block_on(crate::demo::print_sv2a_table(&base, &topic, iterations))
+        }
+        Command::Demo(args) => {
+            crate::telemetry::init_logging("warn");
+            let options = crate::demo::DemoOptions {
+                lines: args.lines,
+                iterations: args.iterations,
+                listen: args.listen,
+                keep_serving: !args.exit,
+            };
+            runtime()?.block_on(crate::demo::run(options))
+        }
+        Command::Validate(args) => {
+            let config = NodeConfig::load(
+                Some(&args.config),
+                &HashMap::new(),
+                &ConfigOverrides::default(),
+            )?;
+            println!(
+                "{}: valid (node {}, api {})",
+                args.config.display(),
+                config.node_id,
+                config.api.listen
+            );
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::internal)
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let overrides = ConfigOverrides {
+        node_id: args.node_id,
+        data_dir: args.data_dir,
+        listen: args.listen,
+    };
+    let config = NodeConfig::load(args.config.as_deref(), &env, &overrides)?;
+    let listener = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.api.listen)))?;
+    let addr = listener.local_addr()?;
+    let node = Node::start(config).await?;
+    let state = AppState::new(node.clone())?;
+    tracing::info!(%addr, data_dir = %node.config.data_dir.display(), "sv-appliance node serving");
+    eprintln!("sv-appliance: API on http://{addr}");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn gen_command(args: GenArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.alert_rate) || !(0.0..=1.0).contains(&args.malformed_rate) {
+        return Err(Error::bad_request(
+            "--alert-rate and --malformed-rate must be between 0 and 1",
+        ));
+    }
+    let options = GenOptions {
+        lines: args.lines,
+        seed: args.seed,
+        alert_rate: args.alert_rate,
+        malformed_rate: args.malformed_rate,
+        crlf: args.crlf,
+        ..GenOptions::default()
+    };
+    let started = Instant::now();
+    let written = if args.output.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        let n = generate(args.format, &options, &mut out)?;
+        out.flush()?;
+        n
+    } else {
+        let file = std::fs::File::create(&args.output).map_err(|e| {
+            Error::bad_request(format!("cannot create {}: {e}", args.output.display()))
+        })?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let n = generate(args.format, &options, &mut out)?;
+        out.flush()?;
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "wrote {n} {} lines to {} in {secs:.2} s ({:.0} lines/s)",
+            args.format,
+            args.output.display(),
+            n as f64 / secs.max(1e-9)
+        );
+        n
+    };
+    let _ = written;
+    Ok(())
+}
+
+async fn load_command(args: LoadArgs) -> Result<()> {
+    let options = LoadOptions {
+        target: args.target,
+        topic: args.topic,
+        format: args.format,
+        input: args.input,
+        batch_size: args.batch_size,
+        concurrency: args.concurrency,
+        partitions: args.partitions,
+        progress: !args.no_progress,
+        wait_visible: !args.no_wait,
+    };
+    let summary = load(&options).await?;
+    print!("{}", summary.render());
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The metadata raft group: which topics exist and how many partitions each has.
+//!
+//! The state is small, so the state machine rewrites `state.json` atomically after every apply;
+//! the file is also what a restarted node reads to reopen its partitions before raft catches up.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::log_store::{LogStore, write_atomically};
+use crate::cluster::network::NoPeers;
+use crate::cluster::types::{MetaCommand, MetaRaft, MetaRaftTypes, MetaResponse, NodeId};
+use crate::cluster::{initialize_single_voter, raft_config};
+use crate::error::{Error, Result};
+
+type C = MetaRaftTypes;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    pub name: String,
+    pub partitions: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MetaState {
+    pub applied: Option<LogId<NodeId>>,
+    pub membership: StoredMembership<NodeId, BasicNode>,
+    pub topics: BTreeMap<String, TopicMeta>,
+}
+
+impl MetaState {
+    fn apply(&mut self, command: &MetaCommand) -> MetaResponse {
+        match command {
+            MetaCommand::CreateTopic { name, partitions } => match self.topics.get(name) {
+                Some(t) => MetaResponse::TopicExists {
+                    name: t.name.clone(),
+                    partitions: t.partitions,
+                },
+                None => {
+                    self.topics.insert(
+                        name.clone(),
+                        TopicMeta {
+                            name: name.clone(),
+                            partitions: *partitions,
+                        },
+                    );
+                    MetaResponse::TopicCreated {
+                        name: name.clone(),
+                        partitions: *partitions,
+                    }
+                }
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct MetaStateMachine {
+    path: PathBuf,
+    state: Arc<RwLock<MetaState>>,
+}
+
+impl MetaStateMachine {
+    fn persist(&self) -> Result<(), StorageError<NodeId>> {
+        let bytes = serde_json::to_vec_pretty(&*self.state.read())
+            .map_err(|e| StorageIOError::write_state_machine(AnyError::new(&e)))?;
+        write_atomically(&self.path, &bytes)
+            .map_err(|e| StorageIOError::write_state_machine(AnyError::new(&e)).into())
+    }
+
+    fn snapshot_of_state(&self) -> Result<Snapshot<C>, StorageError<NodeId>> {
+        let state = self.state.read();
+        let bytes = serde_json::to_vec(&*state)
+            .map_err(|e| StorageIOError::read_state_machine(AnyError::new(&e)))?;
+        let meta = SnapshotMeta {
+            last_log_id: state.applied,
+            last_membership: state.membership.clone(),
+            snapshot_id: format!("meta-{}", state.applied.map(|l| l.index).unwrap_or(0)),
+        };
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftSnapshotBuilder<C> for MetaStateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<NodeId>> {
+        self.snapshot_of_state()
+    }
+}
+
+impl RaftStateMachine<C> for MetaStateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        let state = self.state.read();
+        Ok((state.applied, state.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<MetaResponse>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut responses = Vec::new();
+        {
+            let mut state = self.state.write();
+            for entry in entries {
+                state.applied = Some(entry.log_id);
+                responses.push(match entry.payload {
+                    EntryPayload::Normal(command) => state.apply(&command),
+                    EntryPayload::Membership(m) => {
+                        state.membership = StoredMembership::new(Some(entry.log_id), m);
+                        MetaResponse::None
+                    }
+                    EntryPayload::Blank => MetaResponse::None,
+                });
+            }
+        }
+        tokio::task::block_in_place(|| self.persist())?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let state: MetaState = serde_json::from_slice(snapshot.get_ref())
+            .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
+        *self.state.write() = state;
+        tokio::task::block_in_place(|| self.persist())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<C>>, StorageError<NodeId>> {
+        Ok(Some(self.snapshot_of_state()?))
+    }
+}
+
+/// The metadata group on this node.
+pub struct MetaGroup {
+    pub raft: MetaRaft,
+    state: Arc<RwLock<MetaState>>,
+}
+
+impl MetaGroup {
+    pub async fn open(dir: &Path, node_id: NodeId, api_addr: &str) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("state.json");
+        let state: MetaState = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Internal(format!("corrupt metadata state {}: {e}", path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetaState::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let state = Arc::new(RwLock::new(state));
+        let sm = MetaStateMachine {
+            path,
+            state: state.clone(),
+        };
+        let log = LogStore::<C>::open(&dir.join("raft"))?;
+        let raft = MetaRaft::new(node_id, raft_config()?, NoPeers, log, sm)
+            .await
+            .map_err(Error::internal)?;
+        initialize_single_voter(&raft, node_id, api_addr).await?;
+        Ok(Self { raft, state })
+    }
+
+    pub fn topics(&self) -> Vec<TopicMeta> {
+        self.state.read().topics.values().cloned().collect()
+    }
+
+    pub fn topic(&self, name: &str) -> Option<TopicMeta> {
+        self.state.read().topics.get(name).cloned()
+    }
+
+    pub async fn create_topic(&self, name: &str, partitions: u32) -> Result<MetaResponse> {
+        let command = MetaCommand::CreateTopic {
+            name: name.to_string(),
+            partitions,
+        };
+        let response = self
+            .raft
+            .client_write(command)
+            .await
+            .map_err(|e| Error::Unavailable(format!("metadata group could not commit: {e}")))?;
+        Ok(response.data)
+    }
+
+    pub fn has_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader.is_some()
+    }
+}

@@ -1,0 +1,165 @@
+//! A partition's raft group: the state machine that applies committed record batches to the
+//! partition's [`Shard`], and the handle the router writes through.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+};
+
+use crate::cluster::log_store::LogStore;
+use crate::cluster::network::NoPeers;
+use crate::cluster::types::{Appended, NodeId, PartitionRaft, PartitionRaftTypes, RecordBatch};
+use crate::cluster::{initialize_single_voter, raft_config};
+use crate::error::{Error, Result};
+use crate::record::LogRecord;
+use crate::shard::Shard;
+
+type C = PartitionRaftTypes;
+
+/// Applies committed entries to the shard. Cloning shares the shard.
+#[derive(Clone)]
+pub struct PartitionStateMachine {
+    shard: Arc<Shard>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("partition snapshots are not built: followers catch up by log replay")]
+struct NoSnapshots;
+
+impl RaftSnapshotBuilder<C> for PartitionStateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<NodeId>> {
+        // The snapshot policy is `Never`, so openraft does not ask for one; say so if it does.
+        Err(StorageIOError::write_snapshot(None, AnyError::new(&NoSnapshots)).into())
+    }
+}
+
+impl RaftStateMachine<C> for PartitionStateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        Ok(self.shard.applied_state())
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Appended>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let shard = self.shard.clone();
+        // Indexing is CPU work that may wait on Tantivy's queue; keep it off the async workers.
+        tokio::task::block_in_place(move || {
+            let mut responses = Vec::new();
+            for entry in entries {
+                let log_id = entry.log_id;
+                match entry.payload {
+                    EntryPayload::Normal(batch) => {
+                        let appended =
+                            shard.apply_records(log_id, &batch.records).map_err(|e| {
+                                StorageIOError::apply(log_id, AnyError::error(e.to_string()))
+                            })?;
+                        responses.push(appended);
+                    }
+                    EntryPayload::Blank => {
+                        shard.apply_marker(log_id, None);
+                        responses.push(Appended::default());
+                    }
+                    EntryPayload::Membership(m) => {
+                        shard.apply_marker(log_id, Some(StoredMembership::new(Some(log_id), m)));
+                        responses.push(Appended::default());
+                    }
+                }
+            }
+            Ok(responses)
+        })
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Err(StorageIOError::write_snapshot(None, AnyError::new(&NoSnapshots)).into())
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _meta: &SnapshotMeta<NodeId, BasicNode>,
+        _snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        Err(StorageIOError::write_snapshot(None, AnyError::new(&NoSnapshots)).into())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<C>>, StorageError<NodeId>> {
+        Ok(None)
+    }
+}
+
+/// One partition on this node: its raft group and its shard.
+pub struct Partition {
+    pub id: u32,
+    pub raft: PartitionRaft,
+    pub shard: Arc<Shard>,
+    log: LogStore<C>,
+    /// Last log index present when the partition opened: until it is applied again the shard
+    /// is still replaying and the node is not ready.
+    replay_target: Option<u64>,
+}
+
+impl Partition {
+    /// Opens the partition stored under `dir`, replaying any committed entries the shard lacks.
+    pub async fn open(dir: &Path, id: u32, node_id: NodeId, api_addr: &str) -> Result<Self> {
+        let shard = Shard::open(&dir.join("shard"), id)?;
+        let log = LogStore::<C>::open(&dir.join("raft"))?;
+        let replay_target = log.last_index();
+        let sm = PartitionStateMachine {
+            shard: shard.clone(),
+        };
+        let raft = PartitionRaft::new(node_id, raft_config()?, NoPeers, log.clone(), sm)
+            .await
+            .map_err(Error::internal)?;
+        initialize_single_voter(&raft, node_id, api_addr).await?;
+        Ok(Self {
+            id,
+            raft,
+            shard,
+            log,
+            replay_target,
+        })
+    }
+
+    /// Commits `records` as one raft entry; returns once committed and applied.
+    pub async fn write(&self, records: Vec<LogRecord>) -> Result<Appended> {
+        let response = self
+            .raft
+            .client_write(RecordBatch {
+                records: Arc::new(records),
+            })
+            .await
+            .map_err(|e| {
+                Error::Unavailable(format!("partition {} could not commit: {e}", self.id))
+            })?;
+        Ok(response.data)
+    }
+
+    /// A leader exists and every entry the log held at start has been applied again.
+    pub fn is_ready(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let applied = metrics.last_applied.map(|l| l.index);
+        metrics.current_leader.is_some() && applied >= self.replay_target
+    }
+
+    pub fn log_entries(&self) -> u64 {
+        self.log.entry_count()
+    }
+}

@@ -1,0 +1,61 @@
+//! Raft type configurations: one for the metadata group, one for partition groups.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::LogRecord;
+
+/// A node's identity inside every raft group it joins.
+pub type NodeId = u64;
+
+/// A command on the metadata group (topics; membership and partition maps join it in cluster mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    CreateTopic { name: String, partitions: u32 },
+}
+
+/// What applying a [`MetaCommand`] produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaResponse {
+    TopicCreated { name: String, partitions: u32 },
+    TopicExists { name: String, partitions: u32 },
+    None,
+}
+
+/// One raft entry of a partition: a batch of records, never a single line, so that one fsync and
+/// one commit cover many records. `Arc` keeps the clone openraft makes for apply cheap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordBatch {
+    pub records: Arc<Vec<LogRecord>>,
+}
+
+/// Where a committed batch landed in its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Appended {
+    /// Offset of the first record of the batch.
+    pub base_offset: u64,
+    pub count: u64,
+}
+
+openraft::declare_raft_types!(
+    /// Types of the metadata raft group.
+    pub MetaRaftTypes:
+        D = MetaCommand,
+        R = MetaResponse,
+        NodeId = NodeId,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+openraft::declare_raft_types!(
+    /// Types of a partition's raft group.
+    pub PartitionRaftTypes:
+        D = RecordBatch,
+        R = Appended,
+        NodeId = NodeId,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+pub type MetaRaft = openraft::Raft<MetaRaftTypes>;
+pub type PartitionRaft = openraft::Raft<PartitionRaftTypes>;

@@ -1,0 +1,229 @@
+//! Node configuration: compiled default < TOML file < `SV_*` environment < command-line flags.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The commented default, also shipped as `configs/default.toml`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../configs/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node_id: u64,
+    pub data_dir: PathBuf,
+    pub api: ApiConfig,
+    pub topics: TopicsConfig,
+    pub storage: StorageConfig,
+    pub query: QueryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub max_batch_records: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsConfig {
+    pub default_partitions: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub checkpoint_interval_ms: u64,
+    pub flush_rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    pub timeout_ms: u64,
+    pub sql_max_rows: usize,
+}
+
+/// Command-line overrides; `None` leaves the layer below in force.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    pub node_id: Option<u64>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+/// Environment variable → dotted key it sets.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("SV_NODE_ID", "node_id"),
+    ("SV_DATA_DIR", "data_dir"),
+    ("SV_LISTEN", "api.listen"),
+    ("SV_MAX_BODY_BYTES", "api.max_body_bytes"),
+    ("SV_MAX_BATCH_RECORDS", "api.max_batch_records"),
+    ("SV_DEFAULT_PARTITIONS", "topics.default_partitions"),
+    (
+        "SV_CHECKPOINT_INTERVAL_MS",
+        "storage.checkpoint_interval_ms",
+    ),
+    ("SV_FLUSH_ROWS", "storage.flush_rows"),
+    ("SV_QUERY_TIMEOUT_MS", "query.timeout_ms"),
+    ("SV_SQL_MAX_ROWS", "query.sql_max_rows"),
+];
+
+impl NodeConfig {
+    /// Resolves every layer. `env` is passed in so tests control it.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        flags: &ConfigOverrides,
+    ) -> Result<Self> {
+        let mut merged: toml::Table = toml::from_str(DEFAULT_CONFIG_TOML)
+            .map_err(|e| Error::Internal(format!("default config: {e}")))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            merge(&mut merged, table);
+        }
+        for (var, key) in ENV_KEYS {
+            if let Some(raw) = env.get(*var) {
+                set_key(&mut merged, key, parse_scalar(raw))
+                    .map_err(|e| Error::Config(format!("{var}: {e}")))?;
+            }
+        }
+        let mut config: NodeConfig = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(e.to_string()))?;
+        if let Some(id) = flags.node_id {
+            config.node_id = id;
+        }
+        if let Some(dir) = &flags.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(listen) = &flags.listen {
+            config.api.listen = listen.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.node_id == 0 {
+            return bad("node_id must be at least 1".into());
+        }
+        if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "api.listen {:?} is not an address like 127.0.0.1:6092",
+                self.api.listen
+            ));
+        }
+        if !(1..=1024).contains(&self.topics.default_partitions) {
+            return bad(format!(
+                "topics.default_partitions must be 1..=1024, got {}",
+                self.topics.default_partitions
+            ));
+        }
+        if self.storage.checkpoint_interval_ms == 0 || self.storage.flush_rows == 0 {
+            return bad(
+                "storage.checkpoint_interval_ms and storage.flush_rows must be positive".into(),
+            );
+        }
+        if self.api.max_batch_records == 0 || self.api.max_body_bytes < 1024 {
+            return bad(
+                "api.max_batch_records must be positive and api.max_body_bytes at least 1024"
+                    .into(),
+            );
+        }
+        if self.query.timeout_ms == 0 || self.query.sql_max_rows == 0 {
+            return bad("query.timeout_ms and query.sql_max_rows must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn parse_scalar(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = raw.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(raw.to_string())
+    }
+}
+
+fn set_key(
+    table: &mut toml::Table,
+    dotted: &str,
+    value: toml::Value,
+) -> std::result::Result<(), String> {
+    let mut parts = dotted.split('.').peekable();
+    let mut current = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            current.insert(part.to_string(), value);
+            return Ok(());
+        }
+        current = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("{part} is not a table"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\n[topics]\ndefault_partitions = 3\n",
+        )
+        .unwrap();
+        let env = HashMap::from([("SV_DEFAULT_PARTITIONS".to_string(), "4".to_string())]);
+        let flags = ConfigOverrides {
+            listen: Some("127.0.0.1:7000".into()),
+            ..Default::default()
+        };
+        let c = NodeConfig::load(Some(&file), &env, &flags).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(c.topics.default_partitions, 4, "env beats file");
+        assert_eq!(c.api.listen, "127.0.0.1:7000", "flag beats default");
+        assert_eq!(c.storage.flush_rows, 262144, "default survives");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(&file, "[api]\nlisten = \"nowhere\"\n").unwrap();
+        let err = NodeConfig::load(Some(&file), &HashMap::new(), &Default::default()).unwrap_err();
+        assert!(err.to_string().contains("api.listen"), "{err}");
+        std::fs::write(&file, "bogus_key = 1\n").unwrap();
+        let err = NodeConfig::load(Some(&file), &HashMap::new(), &Default::default()).unwrap_err();
+        assert!(err.to_string().contains("bogus_key"), "{err}");
+    }
+}

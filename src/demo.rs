@@ -1,0 +1,227 @@
+//! `sv-appliance demo`: the offline main job as far as it is built today — a single node, a
+//! generated Thunderbird-like dataset, the load, and the plan's SV-2a queries timed.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::config::{ConfigOverrides, NodeConfig};
+use crate::dataset::LogFormat;
+use crate::dataset::generate::{GenOptions, generate};
+use crate::error::{Error, Result};
+use crate::ingest::loader::{LoadOptions, load};
+use crate::node::Node;
+use crate::router::{AppState, app};
+
+/// The plan's SV-2a text queries (`warning` also with size 100).
+const TEXT_QUERIES: &[(&str, usize)] = &[
+    ("error", 10),
+    ("warning", 10),
+    ("failure", 10),
+    ("timeout", 10),
+    ("kernel", 10),
+    ("network interface down", 10),
+    ("disk I/O error", 10),
+    ("memory allocation failed", 10),
+    ("error AND kernel", 10),
+    ("warning AND network AND interface", 10),
+    ("warning", 100),
+];
+
+/// The plan's SV-2a SQL queries; the time-range bound is filled in from the data.
+const SQL_QUERIES: &[&str] = &[
+    "SELECT COUNT(*) FROM thunderbird_hot",
+    "SELECT COUNT(*) FROM thunderbird",
+    "SELECT severity, COUNT(*) FROM thunderbird GROUP BY severity",
+    "SELECT * FROM thunderbird_hot WHERE severity = 'ERROR' LIMIT 50",
+    "SELECT * FROM thunderbird WHERE timestamp > {MID} LIMIT 20",
+];
+
+pub struct DemoOptions {
+    pub lines: u64,
+    pub iterations: usize,
+    pub listen: String,
+    /// Keep serving after the queries until Ctrl-C.
+    pub keep_serving: bool,
+}
+
+pub async fn run(options: DemoOptions) -> Result<()> {
+    let work = tempfile_dir()?;
+    let env = std::collections::HashMap::new();
+    let overrides = ConfigOverrides {
+        data_dir: Some(work.join("data")),
+        listen: Some(options.listen.clone()),
+        node_id: None,
+    };
+    let config = NodeConfig::load(None, &env, &overrides)?;
+    let listener = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot listen on {}: {e} (try --listen 127.0.0.1:0)",
+                config.api.listen
+            ))
+        })?;
+    let addr = listener.local_addr()?;
+    let node = Node::start(config).await?;
+    let state = AppState::new(node.clone())?;
+    let server = tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    let base = format!("http://{addr}");
+    println!(
+        "sv-appliance demo: single node at {base}, data in {}",
+        work.display()
+    );
+    println!(
+        "not built yet: vectors and embeddings (SV-1, SV-2b/c), the 3-node cluster (SV-3/4), the report page"
+    );
+
+    let input = work.join("thunderbird.log");
+    let started = Instant::now();
+    let lines = options.lines;
+    let input_for_gen = input.clone();
+    tokio::task::spawn_blocking(move || -> Result<u64> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&input_for_gen)?);
+        let n = generate(
+            LogFormat::Thunderbird,
+            &GenOptions {
+                lines,
+                seed: 7,
+                ..GenOptions::default()
+            },
+            &mut out,
+        )?;
+        std::io::Write::flush(&mut out)?;
+        Ok(n)
+    })
+    .await
+    .map_err(Error::internal)??;
+    println!(
+        "generated {lines} Thunderbird-like lines in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let summary = load(&LoadOptions {
+        target: base.clone(),
+        topic: "thunderbird".into(),
+        format: LogFormat::Thunderbird,
+        input: input.clone(),
+        batch_size: 5000,
+        concurrency: 4,
+        partitions: None,
+        progress: true,
+        wait_visible: true,
+    })
+    .await?;
+    print!("{}", summary.render());
+
+    print_sv2a_table(&base, "thunderbird", options.iterations).await?;
+    if options.keep_serving {
+        println!(
+            "\nserving at {base} until Ctrl-C (POST /_search, POST /_sql, GET /topics, GET /metrics)"
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    server.abort();
+    node.shutdown().await;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Times the plan's SV-2a queries against `base` (topic `topic`) and prints one row per query.
+pub async fn print_sv2a_table(base: &str, topic: &str, iterations: usize) -> Result<()> {
+    let client = reqwest::Client::new();
+    let table = crate::router::sql::sql_table_name(topic);
+    let mid = sql_scalar(
+        &client,
+        base,
+        &format!("SELECT CAST(AVG(timestamp) AS BIGINT) FROM {table}"),
+    )
+    .await?;
+    println!(
+        "\n{:<52} {:>8} {:>10} {:>10}",
+        "query (SV-2a)", "hits", "p50 ms", "max ms"
+    );
+    for (q, size) in TEXT_QUERIES {
+        let body = json!({ "q": q, "size": size });
+        let (times, response) = timed(
+            &client,
+            &format!("{base}/{topic}/_search"),
+            &body,
+            iterations,
+        )
+        .await?;
+        let hits = response["hits"]["total"]["value"].as_u64().unwrap_or(0);
+        print_row(&format!("text {q:?} size={size}"), hits, &times);
+    }
+    for q in SQL_QUERIES {
+        let query = q
+            .replace("{MID}", &mid.to_string())
+            .replace("thunderbird", &table);
+        let body = json!({ "query": query });
+        let (times, response) = timed(&client, &format!("{base}/_sql"), &body, iterations).await?;
+        let rows = response["row_count"].as_u64().unwrap_or(0);
+        print_row(&query, rows, &times);
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sv-appliance-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+async fn sql_scalar(client: &reqwest::Client, base: &str, query: &str) -> Result<i64> {
+    let (_, response) = timed(
+        client,
+        &format!("{base}/_sql"),
+        &json!({ "query": query }),
+        1,
+    )
+    .await?;
+    response["rows"][0]
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Error::internal(format!("no scalar in {response}")))
+}
+
+/// Runs a request `iterations` times (after one warm-up) and returns the latencies.
+async fn timed(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    iterations: usize,
+) -> Result<(Vec<Duration>, Value)> {
+    let mut times = Vec::with_capacity(iterations);
+    let mut last = Value::Null;
+    for i in 0..=iterations {
+        let started = Instant::now();
+        let response = client
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(Error::internal)?;
+        let status = response.status();
+        last = response.json().await.map_err(Error::internal)?;
+        if !status.is_success() {
+            return Err(Error::internal(format!(
+                "{url} {body} answered {status}: {last}"
+            )));
+        }
+        if i > 0 {
+            times.push(started.elapsed());
+        }
+    }
+    Ok((times, last))
+}
+
+fn print_row(name: &str, hits: u64, times: &[Duration]) {
+    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let p50 = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
+    let max = ms.last().copied().unwrap_or(0.0);
+    let name: String = name.chars().take(52).collect();
+    println!("{name:<52} {hits:>8} {p50:>10.2} {max:>10.2}");
+}

@@ -1,0 +1,3 @@
+//! The ingest side of the harness: the loader that feeds a node.
+
+pub mod loader;

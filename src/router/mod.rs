@@ -1,0 +1,91 @@
+//! The HTTP API (Chronik's Unified API shapes): topics and writes, `/_search`, `/_sql`,
+//! health, readiness and Prometheus metrics.
+
+pub mod es_query;
+pub mod health;
+pub mod search;
+pub mod sql;
+pub mod topics;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::error::Result;
+use crate::node::Node;
+use sql::SqlEngine;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub sql: Arc<SqlEngine>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(node: Arc<Node>) -> Result<Self> {
+        Ok(Self {
+            node,
+            sql: Arc::new(SqlEngine::new()?),
+            metrics: crate::telemetry::prometheus(),
+        })
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    let max_body = state.node.config.api.max_body_bytes;
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/topics", get(topics::list).post(topics::create))
+        .route("/topics/{topic}", get(topics::describe))
+        .route("/topics/{topic}/records", post(topics::write))
+        .route(
+            "/_search",
+            get(search::search_all_get).post(search::search_all),
+        )
+        .route(
+            "/{index}/_search",
+            get(search::search_index_get).post(search::search_index),
+        )
+        .route("/_sql", post(sql_handler))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(record_latency))
+        .with_state(state)
+}
+
+async fn sql_handler(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    body: crate::router::topics::JsonBody<sql::SqlRequest>,
+) -> Result<axum::Json<sql::SqlResponse>> {
+    let response = state.sql.execute(&state.node, &body.0).await?;
+    Ok(axum::Json(response))
+}
+
+/// Request latency as a Prometheus histogram per route and status.
+async fn record_latency(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::histogram!("chronik_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,202 @@
+//! `/_search` and `/{index}/_search`: the Elasticsearch subset, over every partition of the
+//! named topics, merged into one top-k by score.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::dataset::derive_severity;
+use crate::error::{Error, Result};
+use crate::node::Topic;
+use crate::router::AppState;
+use crate::router::es_query::QueryTranslator;
+use crate::router::topics::JsonBody;
+
+/// Elasticsearch's default `index.max_result_window`: deeper pages need a cursor.
+const MAX_RESULT_WINDOW: usize = 10_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub index: Option<String>,
+    pub query: Option<Value>,
+    /// Tantivy query syntax (`error AND kernel`), an alternative to `query`.
+    pub q: Option<String>,
+    pub size: Option<usize>,
+    pub from: Option<usize>,
+    /// Accepted for client compatibility; the full source is always returned.
+    #[serde(rename = "_source")]
+    pub source: Option<Value>,
+    /// Accepted for client compatibility; totals are always exact.
+    pub track_total_hits: Option<Value>,
+}
+
+pub async fn search_all(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SearchRequest>,
+) -> Result<Json<Value>> {
+    let index = body.index.clone();
+    run(state, index, body).await
+}
+
+pub async fn search_index(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    JsonBody(body): JsonBody<SearchRequest>,
+) -> Result<Json<Value>> {
+    run(state, Some(index), body).await
+}
+
+pub async fn search_all_get(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    let body = request_from_params(&params)?;
+    let index = body.index.clone();
+    run(state, index, body).await
+}
+
+pub async fn search_index_get(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    run(state, Some(index), request_from_params(&params)?).await
+}
+
+fn request_from_params(params: &HashMap<String, String>) -> Result<SearchRequest> {
+    let number = |key: &str| -> Result<Option<usize>> {
+        params
+            .get(key)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Error::bad_request(format!("{key} must be a non-negative integer, got {v:?}"))
+                })
+            })
+            .transpose()
+    };
+    Ok(SearchRequest {
+        index: params.get("index").cloned(),
+        q: params.get("q").cloned(),
+        size: number("size")?,
+        from: number("from")?,
+        ..Default::default()
+    })
+}
+
+fn resolve_topics(state: &AppState, index: Option<&str>) -> Result<Vec<Arc<Topic>>> {
+    match index {
+        None | Some("*") | Some("_all") => Ok(state.node.topics()),
+        Some(list) => list
+            .split(',')
+            .map(|name| state.node.topic(name.trim()))
+            .collect(),
+    }
+}
+
+async fn run(
+    state: AppState,
+    index: Option<String>,
+    request: SearchRequest,
+) -> Result<Json<Value>> {
+    let started = Instant::now();
+    let size = request.size.unwrap_or(10);
+    let from = request.from.unwrap_or(0);
+    if from + size > MAX_RESULT_WINDOW {
+        return Err(Error::bad_request(format!(
+            "from + size must be at most {MAX_RESULT_WINDOW}, got {}",
+            from + size
+        )));
+    }
+    if request.query.is_some() && request.q.is_some() {
+        return Err(Error::bad_request(
+            "give either query (DSL) or q (query string), not both",
+        ));
+    }
+    let topics = resolve_topics(&state, index.as_deref())?;
+    let result = tokio::task::spawn_blocking(move || search_topics(&topics, &request, from, size))
+        .await
+        .map_err(Error::internal)??;
+    let (total, shards, hits) = result;
+    let max_score = hits
+        .first()
+        .map(|h| h["_score"].clone())
+        .unwrap_or(Value::Null);
+    metrics::counter!("chronik_search_queries_total").increment(1);
+    Ok(Json(json!({
+        "took": started.elapsed().as_millis() as u64,
+        "timed_out": false,
+        "_shards": { "total": shards, "successful": shards, "skipped": 0, "failed": 0 },
+        "hits": { "total": { "value": total, "relation": "eq" }, "max_score": max_score, "hits": hits },
+    })))
+}
+
+/// Runs the query on every partition; each returns its best `from + size`, and the merged list
+/// is cut to the requested page, so paging is exact across partitions.
+fn search_topics(
+    topics: &[Arc<Topic>],
+    request: &SearchRequest,
+    from: usize,
+    size: usize,
+) -> Result<(u64, usize, Vec<Value>)> {
+    let Some(template) = topics.iter().flat_map(|t| t.partitions.first()).next() else {
+        return Ok((0, 0, Vec::new()));
+    };
+    let translator = QueryTranslator::new(template.shard.text());
+    let query = match (&request.query, &request.q) {
+        (Some(dsl), _) => translator.dsl(dsl)?,
+        (None, Some(q)) => translator.query_string(q)?,
+        (None, None) => translator.query_string("")?,
+    };
+    let mut total = 0u64;
+    let mut shards = 0usize;
+    let mut candidates = Vec::new();
+    for topic in topics {
+        for p in &topic.partitions {
+            shards += 1;
+            let (count, hits) = p.shard.text().search(query.as_ref(), 0, from + size)?;
+            total += count;
+            candidates.extend(hits.into_iter().map(|h| (topic.name.as_str(), p.id, h)));
+        }
+    }
+    // Ties broken by position so equal scores come back in a stable order.
+    candidates.sort_by(|a, b| {
+        b.2.score
+            .total_cmp(&a.2.score)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.offset.cmp(&b.2.offset))
+    });
+    let hits = candidates
+        .into_iter()
+        .skip(from)
+        .take(size)
+        .map(|(topic, partition, hit)| {
+            let r = &hit.record;
+            json!({
+                "_index": topic,
+                "_id": format!("{partition}-{}", hit.offset),
+                "_score": hit.score,
+                "_source": {
+                    "_partition": partition,
+                    "_offset": hit.offset,
+                    "timestamp": r.timestamp,
+                    "label": r.label,
+                    "alert": r.label != "-",
+                    "severity": derive_severity(r),
+                    "host": r.host,
+                    "location": r.location,
+                    "component": r.component,
+                    "pid": r.pid,
+                    "level": r.level,
+                    "message": r.message,
+                },
+            })
+        })
+        .collect();
+    Ok((total, shards, hits))
+}

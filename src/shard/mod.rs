@@ -1,0 +1,161 @@
+//! A partition's data: the Tantivy index and the columnar store, fed by the partition's raft
+//! state machine, and the checkpoint that makes both durable.
+//!
+//! Exactly-once across crashes: each durable part records the [`Watermark`] it covers. The shard
+//! tells openraft it has applied up to the *lower* of the two, so openraft replays the log from
+//! there, and each part skips records below its own watermark's `next_offset`.
+
+pub mod columnar;
+pub mod text;
+pub mod watermark;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::{BasicNode, LogId, StoredMembership};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::cluster::types::{Appended, NodeId};
+use crate::error::Result;
+use crate::record::LogRecord;
+use columnar::{ColumnarSnapshot, ColumnarStore};
+use text::TextIndex;
+pub use watermark::Watermark;
+
+/// Counters a status page shows for one partition.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardStats {
+    pub partition: u32,
+    /// Records applied (committed to the raft log and handed to the shard).
+    pub records: u64,
+    /// Next offset to be assigned; offsets run 0..next_offset.
+    pub next_offset: u64,
+    /// Records visible to text search.
+    pub searchable: u64,
+    /// Applied records not yet searchable (bounded by the checkpoint interval).
+    pub index_lag: u64,
+    pub hot_rows: u64,
+    pub cold_rows: u64,
+    pub applied_log_index: Option<u64>,
+}
+
+struct ShardState {
+    current: Watermark,
+    text_committed: Watermark,
+    /// Records below these offsets are already in the durable part and are skipped on replay.
+    text_skip_below: u64,
+    columnar_skip_below: u64,
+}
+
+pub struct Shard {
+    pub partition: u32,
+    text: TextIndex,
+    columnar: ColumnarStore,
+    state: Mutex<ShardState>,
+}
+
+impl Shard {
+    pub fn open(dir: &Path, partition: u32) -> Result<Arc<Self>> {
+        let (text, text_mark) = TextIndex::open(&dir.join("text"))?;
+        let (columnar, columnar_mark) = ColumnarStore::open(&dir.join("columnar"))?;
+        let state = ShardState {
+            text_skip_below: text_mark.next_offset,
+            columnar_skip_below: columnar_mark.next_offset,
+            current: Watermark::min(text_mark.clone(), columnar_mark),
+            text_committed: text_mark,
+        };
+        Ok(Arc::new(Self {
+            partition,
+            text,
+            columnar,
+            state: Mutex::new(state),
+        }))
+    }
+
+    pub fn text(&self) -> &TextIndex {
+        &self.text
+    }
+
+    pub fn columnar(&self) -> &ColumnarStore {
+        &self.columnar
+    }
+
+    /// What openraft must be told has been applied.
+    pub fn applied_state(&self) -> (Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>) {
+        let state = self.state.lock();
+        (state.current.applied, state.current.membership.clone())
+    }
+
+    /// Applies one committed batch, assigning consecutive offsets.
+    pub fn apply_records(&self, log_id: LogId<NodeId>, records: &[LogRecord]) -> Result<Appended> {
+        let mut state = self.state.lock();
+        let base = state.current.next_offset;
+        let count = records.len() as u64;
+        let end = base + count;
+        if end > state.text_skip_below {
+            let skip = state.text_skip_below.saturating_sub(base) as usize;
+            self.text.add(base + skip as u64, &records[skip..])?;
+        }
+        state.current.applied = Some(log_id);
+        state.current.next_offset = end;
+        if end > state.columnar_skip_below {
+            let skip = state.columnar_skip_below.saturating_sub(base) as usize;
+            let batch =
+                columnar::records_to_batch(self.partition, base + skip as u64, &records[skip..])?;
+            self.columnar.append(batch, state.current.clone());
+        }
+        Ok(Appended {
+            base_offset: base,
+            count,
+        })
+    }
+
+    /// Applies an entry that carries no records (blank or membership).
+    pub fn apply_marker(
+        &self,
+        log_id: LogId<NodeId>,
+        membership: Option<StoredMembership<NodeId, BasicNode>>,
+    ) {
+        let mut state = self.state.lock();
+        state.current.applied = Some(log_id);
+        if let Some(m) = membership {
+            state.current.membership = m;
+        }
+    }
+
+    /// Makes applied records searchable and durable in the text index, and moves the hot buffer
+    /// to Parquet once it holds `flush_rows`. Called every checkpoint interval.
+    pub fn checkpoint(&self, flush_rows: u64) -> Result<()> {
+        {
+            // The state lock is held through the commit so the payload names exactly the
+            // documents the commit contains.
+            let mut state = self.state.lock();
+            if state.current != state.text_committed {
+                let mark = state.current.clone();
+                self.text.commit(&mark)?;
+                state.text_committed = mark;
+            }
+        }
+        self.columnar.flush(flush_rows)?;
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> ColumnarSnapshot {
+        self.columnar.snapshot()
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        let state = self.state.lock();
+        ShardStats {
+            partition: self.partition,
+            records: state.current.next_offset,
+            next_offset: state.current.next_offset,
+            searchable: state.text_committed.next_offset,
+            index_lag: state.current.next_offset - state.text_committed.next_offset,
+            hot_rows: self.columnar.hot_rows(),
+            cold_rows: self.columnar.total_rows() - self.columnar.hot_rows(),
+            applied_log_index: state.current.applied.map(|l| l.index),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! A partition's Tantivy index: analysed `message`, keyword fields, fast `timestamp`/`offset`.
+//!
+//! Documents are added as batches are applied and become searchable at the next commit, which
+//! the shard's checkpoint task runs every second. Each commit carries the shard [`Watermark`] as
+//! its payload, so after a crash the index itself says which records it holds.
+
+use std::path::Path;
+
+use parking_lot::Mutex;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::Query;
+use tantivy::schema::{
+    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    Value,
+};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::dataset::derive_severity;
+use crate::error::{Error, Result};
+use crate::record::LogRecord;
+use crate::shard::watermark::Watermark;
+
+/// Memory the writer may use before it flushes a segment; one indexing thread per partition.
+const WRITER_HEAP_BYTES: usize = 48 * 1024 * 1024;
+
+/// Field handles of the text schema.
+#[derive(Clone)]
+pub struct TextFields {
+    pub message: Field,
+    pub host: Field,
+    pub location: Field,
+    pub component: Field,
+    pub label: Field,
+    pub severity: Field,
+    pub level: Field,
+    pub pid: Field,
+    pub timestamp: Field,
+    pub offset: Field,
+}
+
+impl TextFields {
+    /// Maps a user-facing field name to its handle; `None` for unknown fields.
+    pub fn by_name(&self, name: &str) -> Option<Field> {
+        Some(match name {
+            "message" => self.message,
+            "host" | "_key" => self.host,
+            "location" => self.location,
+            "component" => self.component,
+            "label" => self.label,
+            "severity" => self.severity,
+            "level" => self.level,
+            "pid" => self.pid,
+            "timestamp" => self.timestamp,
+            "_offset" | "offset" => self.offset,
+            _ => return None,
+        })
+    }
+}
+
+fn build_schema() -> (Schema, TextFields) {
+    let mut builder = Schema::builder();
+    // Positions are kept so phrase queries such as "disk I/O error" work.
+    let message_options = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("default")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let fields = TextFields {
+        message: builder.add_text_field("message", message_options),
+        host: builder.add_text_field("host", STRING | STORED),
+        location: builder.add_text_field("location", STRING | STORED),
+        component: builder.add_text_field("component", STRING | STORED),
+        label: builder.add_text_field("label", STRING | STORED),
+        severity: builder.add_text_field("severity", STRING | STORED),
+        level: builder.add_text_field("level", STRING | STORED),
+        pid: builder.add_i64_field("pid", INDEXED | STORED),
+        timestamp: builder.add_i64_field("timestamp", INDEXED | STORED | tantivy::schema::FAST),
+        offset: builder.add_u64_field("_offset", INDEXED | STORED | tantivy::schema::FAST),
+    };
+    (builder.build(), fields)
+}
+
+/// One hit of a shard-local search.
+#[derive(Debug, Clone)]
+pub struct TextHit {
+    pub score: f32,
+    pub offset: u64,
+    pub record: LogRecord,
+}
+
+pub struct TextIndex {
+    index: Index,
+    fields: TextFields,
+    writer: Mutex<IndexWriter<TantivyDocument>>,
+    reader: IndexReader,
+}
+
+impl TextIndex {
+    /// Opens the index in `dir` (creating it), returning it and the watermark of its last commit.
+    pub fn open(dir: &Path) -> Result<(Self, Watermark)> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = build_schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(Error::internal)?;
+        let index = Index::open_or_create(directory, schema).map_err(Error::internal)?;
+        let watermark = match index.load_metas().map_err(Error::internal)?.payload {
+            Some(payload) => serde_json::from_str(&payload).map_err(Error::internal)?,
+            None => Watermark::default(),
+        };
+        let writer = index
+            .writer_with_num_threads(1, WRITER_HEAP_BYTES)
+            .map_err(Error::internal)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(Error::internal)?;
+        Ok((
+            Self {
+                index,
+                fields,
+                writer: Mutex::new(writer),
+                reader,
+            },
+            watermark,
+        ))
+    }
+
+    pub fn fields(&self) -> &TextFields {
+        &self.fields
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Queues records for indexing; `first_offset` is the offset of `records[0]`.
+    pub fn add(&self, first_offset: u64, records: &[LogRecord]) -> Result<()> {
+        let writer = self.writer.lock();
+        let f = &self.fields;
+        for (i, r) in records.iter().enumerate() {
+            let mut doc = TantivyDocument::default();
+            doc.add_text(f.message, &r.message);
+            doc.add_text(f.host, &r.host);
+            doc.add_text(f.location, &r.location);
+            doc.add_text(f.component, &r.component);
+            doc.add_text(f.label, &r.label);
+            doc.add_text(f.severity, derive_severity(r));
+            if let Some(level) = &r.level {
+                doc.add_text(f.level, level);
+            }
+            if let Some(pid) = r.pid {
+                doc.add_i64(f.pid, pid);
+            }
+            doc.add_i64(f.timestamp, r.timestamp);
+            doc.add_u64(f.offset, first_offset + i as u64);
+            writer.add_document(doc).map_err(Error::internal)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything added so far durable and searchable, recording `watermark` with it.
+    pub fn commit(&self, watermark: &Watermark) -> Result<()> {
+        let mut writer = self.writer.lock();
+        let mut prepared = writer.prepare_commit().map_err(Error::internal)?;
+        prepared.set_payload(&serde_json::to_string(watermark).map_err(Error::internal)?);
+        prepared.commit().map_err(Error::internal)?;
+        drop(writer);
+        self.reader.reload().map_err(Error::internal)
+    }
+
+    /// Top hits by score, skipping the first `from`, plus the exact total hit count.
+    pub fn search(
+        &self,
+        query: &dyn Query,
+        from: usize,
+        size: usize,
+    ) -> Result<(u64, Vec<TextHit>)> {
+        let searcher = self.reader.searcher();
+        let collector = (
+            Count,
+            TopDocs::with_limit(size.max(1))
+                .and_offset(from)
+                .order_by_score(),
+        );
+        let (total, top) = searcher
+            .search(query, &collector)
+            .map_err(Error::internal)?;
+        let hits = if size == 0 { Vec::new() } else { top };
+        let mut out = Vec::with_capacity(hits.len());
+        for (score, address) in hits {
+            out.push(self.load_hit(&searcher, score, address)?);
+        }
+        Ok((total as u64, out))
+    }
+
+    /// Number of documents matching `query`.
+    pub fn count(&self, query: &dyn Query) -> Result<u64> {
+        let searcher = self.reader.searcher();
+        Ok(searcher.search(query, &Count).map_err(Error::internal)? as u64)
+    }
+
+    /// Documents visible to searches right now.
+    pub fn searchable_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// A term for a keyword field, as the query translator needs it.
+    pub fn keyword_term(&self, field: Field, value: &str) -> Term {
+        Term::from_field_text(field, value)
+    }
+
+    fn load_hit(
+        &self,
+        searcher: &tantivy::Searcher,
+        score: f32,
+        address: DocAddress,
+    ) -> Result<TextHit> {
+        let doc: TantivyDocument = searcher.doc(address).map_err(Error::internal)?;
+        let f = &self.fields;
+        let text = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let record = LogRecord {
+            timestamp: doc
+                .get_first(f.timestamp)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+            label: text(f.label),
+            host: text(f.host),
+            location: text(f.location),
+            component: text(f.component),
+            pid: doc.get_first(f.pid).and_then(|v| v.as_i64()),
+            level: doc
+                .get_first(f.level)
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            message: text(f.message),
+        };
+        let offset = doc
+            .get_first(f.offset)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        Ok(TextHit {
+            score,
+            offset,
+            record,
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests: they drive the real `sv-appliance` binary over HTTP on loopback.
+
+mod support;
+
+/// Generated lines loaded end to end; text and SQL counts checked against a scan of the input.
+mod end_to_end;
+
+/// SIGKILL in the middle of a load: acknowledged records survive, exactly once.
+mod crash;
+
+/// Malformed requests get a 4xx JSON error naming the problem and the node keeps serving.
+mod bad_input;
+
+/// The CLI: help, validate, gen determinism, load's reject report.
+mod cli;
