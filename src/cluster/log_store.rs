@@ -331,10 +331,12 @@ where
         range: RB,
     ) -> Result<Vec<Entry<C>>, StorageError<C::NodeId>> {
         let (start, end) = range_to_bounds(&range);
-        let end = {
+        // Purged entries may still sit in a segment that is not deleted yet; they are gone.
+        let (start, end) = {
             let inner = self.inner.lock();
             let last = inner.last_log_id.map(|l| l.index + 1).unwrap_or(0);
-            end.min(last)
+            let first = inner.last_purged.map(|l| l.index + 1).unwrap_or(0);
+            (start.max(first), end.min(last))
         };
         let store = self.clone();
         tokio::task::block_in_place(|| store.read_range(start, end))
@@ -542,4 +544,64 @@ fn start_segment<C: RaftTypeConfig>(inner: &mut Inner<C>, first_index: u64) -> i
         },
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+    use crate::cluster::types::MetaRaftTypes;
+
+    type C = MetaRaftTypes;
+
+    fn frame(index: u64) -> Vec<u8> {
+        let entry = Entry::<C> { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Blank };
+        let payload = serde_json::to_vec(&entry).unwrap();
+        let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_earlier_entries_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(segment_name(1));
+        let mut bytes: Vec<u8> = (1..=3).flat_map(frame).collect();
+        let good_len = bytes.len() as u64;
+        let torn = frame(4);
+        bytes.extend_from_slice(&torn[..torn.len() / 2]);
+        std::fs::write(&path, &bytes).unwrap();
+
+        let store = LogStore::<C>::open(dir.path()).unwrap();
+        assert_eq!(store.last_index(), Some(3));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len, "torn frame removed from disk");
+        let entries = store.read_range(1, 4).unwrap();
+        assert_eq!(entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_tail_frame_is_treated_as_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(segment_name(1));
+        let mut bytes: Vec<u8> = (1..=3).flat_map(frame).collect();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let store = LogStore::<C>::open(dir.path()).unwrap();
+        assert_eq!(store.last_index(), Some(2));
+    }
+
+    #[test]
+    fn corruption_before_the_tail_is_an_error_not_a_silent_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first: Vec<u8> = (1..=3).flat_map(frame).collect();
+        first[12] ^= 0xff;
+        std::fs::write(dir.path().join(segment_name(1)), &first).unwrap();
+        let second: Vec<u8> = (4..=5).flat_map(frame).collect();
+        std::fs::write(dir.path().join(segment_name(4)), &second).unwrap();
+        let err = LogStore::<C>::open(dir.path()).err().expect("corrupt log must not open");
+        assert!(err.to_string().contains("corrupt raft log frame"), "{err}");
+    }
 }

@@ -70,6 +70,19 @@ pub struct MetaStateMachine {
 }
 
 impl MetaStateMachine {
+    /// Opens the state machine persisted in `dir/state.json` (empty if absent).
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("state.json");
+        let state: MetaState = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Internal(format!("corrupt metadata state {}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetaState::default(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self { path, state: Arc::new(RwLock::new(state)) })
+    }
+
     fn persist(&self) -> Result<(), StorageError<NodeId>> {
         let bytes = serde_json::to_vec_pretty(&*self.state.read())
             .map_err(|e| StorageIOError::write_state_machine(AnyError::new(&e)))?;
@@ -156,6 +169,11 @@ impl RaftStateMachine<C> for MetaStateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<C>>, StorageError<NodeId>> {
+        // The state is small and always on disk, so the current state *is* the snapshot, once
+        // anything has been applied.
+        if self.state.read().applied.is_none() {
+            return Ok(None);
+        }
         Ok(Some(self.snapshot_of_state()?))
     }
 }
@@ -168,20 +186,8 @@ pub struct MetaGroup {
 
 impl MetaGroup {
     pub async fn open(dir: &Path, node_id: NodeId, api_addr: &str) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join("state.json");
-        let state: MetaState = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Internal(format!("corrupt metadata state {}: {e}", path.display()))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetaState::default(),
-            Err(e) => return Err(e.into()),
-        };
-        let state = Arc::new(RwLock::new(state));
-        let sm = MetaStateMachine {
-            path,
-            state: state.clone(),
-        };
+        let sm = MetaStateMachine::open(dir)?;
+        let state = sm.state.clone();
         let log = LogStore::<C>::open(&dir.join("raft"))?;
         let raft = MetaRaft::new(node_id, raft_config()?, NoPeers, log, sm)
             .await

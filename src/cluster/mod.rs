@@ -64,3 +64,33 @@ where
         Err(e) => Err(Error::internal(e)),
     }
 }
+
+#[cfg(test)]
+mod store_suite {
+    //! openraft's own storage conformance suite, run against our log store and a state machine.
+
+    use openraft::StorageError;
+    use openraft::testing::{StoreBuilder, Suite};
+
+    use super::log_store::LogStore;
+    use super::meta::MetaStateMachine;
+    use super::types::{MetaRaftTypes, NodeId};
+
+    struct OnDisk;
+
+    impl StoreBuilder<MetaRaftTypes, LogStore<MetaRaftTypes>, MetaStateMachine, tempfile::TempDir> for OnDisk {
+        async fn build(
+            &self,
+        ) -> Result<(tempfile::TempDir, LogStore<MetaRaftTypes>, MetaStateMachine), StorageError<NodeId>> {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let log = LogStore::open(&dir.path().join("raft")).expect("log store");
+            let sm = MetaStateMachine::open(dir.path()).expect("state machine");
+            Ok((dir, log, sm))
+        }
+    }
+
+    #[test]
+    fn log_store_passes_openraft_suite() {
+        Suite::test_all(OnDisk).expect("openraft storage suite");
+    }
+}

@@ -94,6 +94,21 @@ fn load_reports_rejected_lines_and_reads_compressed_input() {
     assert!(stdout.contains("rejected:   1"), "{stdout}");
     assert!(stdout.contains("rejected line 2:"), "{stdout}");
 
+    // `-` reads stdin.
+    let mut child = Command::new(binary())
+        .args(["load", "--topic", "t", "--no-progress", "--target", &server.base, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), plain.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("accepted:   2"), "{stdout}");
+    let (_, topic) = crate::support::ureq_get(&format!("{}/topics/t", server.base)).unwrap();
+    assert_eq!(topic["records"], 4, "both loads landed: {topic}");
+
     // A node that is not there is a clear failure with exit code 1.
     let out = Command::new(binary())
         .args([

@@ -221,7 +221,7 @@ pub const TAIL: &[Spec] = &[
     spec(Tail, Admin1, "sshd", Stable, "Failed password for {0}{user} from {ip} port {port} ssh2", &[&["", "invalid user "]]),
     spec(Tail, Admin1, "Server Administrator", Absent, "Instrumentation Service EventID: 1403 Memory device status is non-critical Memory device location: DIMM{int:1:8}_{0} Possible memory module event cause: correctable ECC memory error {1}", &[&["A", "B"], &["logged", "rate exceeded", "threshold reached"]]),
     spec(Tail, Admin1, "rsyncd", Stable, "rsync error: timeout in data send/receive (code 30) at io.c({int:100:200})", &[]),
-    spec(Tail, Admin1, "kernel", Absent, "{0}: network interface down, {1}", &[ETH, &["link lost", "carrier lost", "administratively disabled", "watchdog reset"]]),
+    spec(Tail, Admin1, "kernel", Absent, "{0}: {2}network interface down, {1}", &[ETH, &["link lost", "carrier lost", "administratively disabled", "watchdog reset"], &["", "warning: "]]),
     spec(Tail, Admin1, "kernel", Absent, "nfs: server {0} {1}", &[NFS_SERVERS, &["not responding, still trying", "OK", "not responding, timed out"]]),
     spec(Tail, Admin1, "postfix/smtp", Stable, "{hex:10}: to=<{user}@{0}>, relay=none, delay={int:0:900}, status=deferred (connect to {0}[{ip}]: Connection timed out)", &[&["sandia.gov", "ca.sandia.gov", "mail.sandia.gov", "llnl.gov"]]),
     spec(Tail, Admin1, "kernel", Absent, "{0}: disk I/O error, dev {1}, sector {int:1024:143000000}", &[&["end_request", "Buffer I/O error", "raid1"], DISKS]),
