@@ -261,24 +261,22 @@ where
     let bytes = fs::read(path)?;
     let mut offsets = Vec::new();
     let mut pos = 0usize;
-    let mut last = None;
+    // Checksums prove each frame intact; only the last one is decoded (for its log id), so
+    // opening a large log costs a read and a crc pass, not a full deserialisation.
+    let mut last_payload: Option<&[u8]> = None;
     while pos < bytes.len() {
-        let frame_ok = (|| {
+        let frame = (|| {
             let header = bytes.get(pos..pos + FRAME_HEADER)?;
             let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
             let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
             let payload = bytes.get(pos + FRAME_HEADER..pos + FRAME_HEADER + len)?;
-            if crc32fast::hash(payload) != crc {
-                return None;
-            }
-            let entry: Entry<C> = serde_json::from_slice(payload).ok()?;
-            Some((len, entry))
+            (crc32fast::hash(payload) == crc).then_some(payload)
         })();
-        match frame_ok {
-            Some((len, entry)) => {
+        match frame {
+            Some(payload) => {
                 offsets.push(pos as u64);
-                last = Some(entry);
-                pos += FRAME_HEADER + len;
+                last_payload = Some(payload);
+                pos += FRAME_HEADER + payload.len();
             }
             None if is_last => {
                 tracing::warn!(path = %path.display(), at = pos, "truncating torn raft log tail");
@@ -295,6 +293,13 @@ where
             }
         }
     }
+    let last = match last_payload {
+        Some(payload) => Some(
+            serde_json::from_slice(payload)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+        ),
+        None => None,
+    };
     let len = pos as u64;
     Ok((
         Segment {
@@ -556,7 +561,10 @@ mod tests {
     type C = MetaRaftTypes;
 
     fn frame(index: u64) -> Vec<u8> {
-        let entry = Entry::<C> { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Blank };
+        let entry = Entry::<C> {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Blank,
+        };
         let payload = serde_json::to_vec(&entry).unwrap();
         let mut out = (payload.len() as u32).to_le_bytes().to_vec();
         out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -576,9 +584,16 @@ mod tests {
 
         let store = LogStore::<C>::open(dir.path()).unwrap();
         assert_eq!(store.last_index(), Some(3));
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len, "torn frame removed from disk");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            good_len,
+            "torn frame removed from disk"
+        );
         let entries = store.read_range(1, 4).unwrap();
-        assert_eq!(entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
     }
 
     #[test]
@@ -601,7 +616,9 @@ mod tests {
         std::fs::write(dir.path().join(segment_name(1)), &first).unwrap();
         let second: Vec<u8> = (4..=5).flat_map(frame).collect();
         std::fs::write(dir.path().join(segment_name(4)), &second).unwrap();
-        let err = LogStore::<C>::open(dir.path()).err().expect("corrupt log must not open");
+        let err = LogStore::<C>::open(dir.path())
+            .err()
+            .expect("corrupt log must not open");
         assert!(err.to_string().contains("corrupt raft log frame"), "{err}");
     }
 }

@@ -75,12 +75,16 @@ impl MetaStateMachine {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("state.json");
         let state: MetaState = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Internal(format!("corrupt metadata state {}: {e}", path.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Internal(format!("corrupt metadata state {}: {e}", path.display()))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetaState::default(),
             Err(e) => return Err(e.into()),
         };
-        Ok(Self { path, state: Arc::new(RwLock::new(state)) })
+        Ok(Self {
+            path,
+            state: Arc::new(RwLock::new(state)),
+        })
     }
 
     fn persist(&self) -> Result<(), StorageError<NodeId>> {

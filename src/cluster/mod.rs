@@ -78,10 +78,15 @@ mod store_suite {
 
     struct OnDisk;
 
-    impl StoreBuilder<MetaRaftTypes, LogStore<MetaRaftTypes>, MetaStateMachine, tempfile::TempDir> for OnDisk {
+    impl StoreBuilder<MetaRaftTypes, LogStore<MetaRaftTypes>, MetaStateMachine, tempfile::TempDir>
+        for OnDisk
+    {
         async fn build(
             &self,
-        ) -> Result<(tempfile::TempDir, LogStore<MetaRaftTypes>, MetaStateMachine), StorageError<NodeId>> {
+        ) -> Result<
+            (tempfile::TempDir, LogStore<MetaRaftTypes>, MetaStateMachine),
+            StorageError<NodeId>,
+        > {
             let dir = tempfile::tempdir().expect("temp dir");
             let log = LogStore::open(&dir.path().join("raft")).expect("log store");
             let sm = MetaStateMachine::open(dir.path()).expect("state machine");

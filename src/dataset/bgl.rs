@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::scan::{Cursor, all_digits, digits_value, matches_shape, trim};
+use super::scan::{Cursor, LoghubHead, loghub_head, trim};
 use super::{LogFormat, ParseError};
 use crate::record::LogRecord;
 
@@ -47,16 +47,12 @@ const fn error(reason: &'static str) -> ParseError {
 pub fn parse(line: &str) -> Result<BglLine<'_>, ParseError> {
     let line = trim(line);
     let mut cursor = Cursor::new(line);
-    let label = cursor.token().ok_or(error("empty line"))?;
-    let timestamp = cursor.token().ok_or(error("missing timestamp"))?;
-    if !all_digits(timestamp) {
-        return Err(error("timestamp is not a number"));
-    }
-    let epoch = digits_value(timestamp).ok_or(error("timestamp is out of range"))?;
-    let date = cursor.token().ok_or(error("missing date"))?;
-    if !matches_shape(date, b"9999.99.99") {
-        return Err(error("date is not YYYY.MM.DD"));
-    }
+    let LoghubHead {
+        label,
+        timestamp,
+        epoch,
+        date,
+    } = loghub_head(&mut cursor, LogFormat::Bgl)?;
     let node = cursor.token().ok_or(error("missing node"))?;
     let time = cursor.token().ok_or(error("missing time"))?;
     let node_repeat = cursor.token().ok_or(error("missing repeated node"))?;

@@ -105,6 +105,38 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The `<Label> <Timestamp> <Date>` head that Thunderbird and BGL lines share.
+pub(crate) struct LoghubHead<'a> {
+    pub label: &'a str,
+    pub timestamp: &'a str,
+    pub epoch: i64,
+    pub date: &'a str,
+}
+
+/// Reads the shared head, reporting problems as `format`'s parse errors.
+pub(crate) fn loghub_head<'a>(
+    cursor: &mut Cursor<'a>,
+    format: crate::dataset::LogFormat,
+) -> Result<LoghubHead<'a>, crate::dataset::ParseError> {
+    let error = |reason| crate::dataset::ParseError::new(format, reason);
+    let label = cursor.token().ok_or(error("empty line"))?;
+    let timestamp = cursor.token().ok_or(error("missing timestamp"))?;
+    if !all_digits(timestamp) {
+        return Err(error("timestamp is not a number"));
+    }
+    let epoch = digits_value(timestamp).ok_or(error("timestamp is out of range"))?;
+    let date = cursor.token().ok_or(error("missing date"))?;
+    if !matches_shape(date, b"9999.99.99") {
+        return Err(error("date is not YYYY.MM.DD"));
+    }
+    Ok(LoghubHead {
+        label,
+        timestamp,
+        epoch,
+        date,
+    })
+}
+
 /// Index of the first byte at or after `from` that is not whitespace (or `bytes.len()`).
 #[inline]
 pub(crate) fn skip_ws(bytes: &[u8], mut from: usize) -> usize {

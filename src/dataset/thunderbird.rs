@@ -18,7 +18,9 @@
 
 use std::fmt;
 
-use super::scan::{Cursor, all_digits, digits_value, is_ws, matches_shape, skip_ws, trim};
+use super::scan::{
+    Cursor, LoghubHead, all_digits, digits_value, is_ws, loghub_head, matches_shape, skip_ws, trim,
+};
 use super::{LogFormat, ParseError};
 use crate::record::LogRecord;
 
@@ -58,16 +60,12 @@ const fn error(reason: &'static str) -> ParseError {
 pub fn parse(line: &str) -> Result<ThunderbirdLine<'_>, ParseError> {
     let line = trim(line);
     let mut cursor = Cursor::new(line);
-    let label = cursor.token().ok_or(error("empty line"))?;
-    let timestamp = cursor.token().ok_or(error("missing timestamp"))?;
-    if !all_digits(timestamp) {
-        return Err(error("timestamp is not a number"));
-    }
-    let epoch = digits_value(timestamp).ok_or(error("timestamp is out of range"))?;
-    let date = cursor.token().ok_or(error("missing date"))?;
-    if !matches_shape(date, b"9999.99.99") {
-        return Err(error("date is not YYYY.MM.DD"));
-    }
+    let LoghubHead {
+        label,
+        timestamp,
+        epoch,
+        date,
+    } = loghub_head(&mut cursor, LogFormat::Thunderbird)?;
     let user = cursor.token().ok_or(error("missing host"))?;
     let month = cursor.token().ok_or(error("missing month"))?;
     let day = cursor.token().ok_or(error("missing day"))?;

@@ -96,7 +96,15 @@ fn load_reports_rejected_lines_and_reads_compressed_input() {
 
     // `-` reads stdin.
     let mut child = Command::new(binary())
-        .args(["load", "--topic", "t", "--no-progress", "--target", &server.base, "-"])
+        .args([
+            "load",
+            "--topic",
+            "t",
+            "--no-progress",
+            "--target",
+            &server.base,
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -105,7 +113,10 @@ fn load_reports_rejected_lines_and_reads_compressed_input() {
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("accepted:   2"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("accepted:   2"),
+        "{stdout}"
+    );
     let (_, topic) = crate::support::ureq_get(&format!("{}/topics/t", server.base)).unwrap();
     assert_eq!(topic["records"], 4, "both loads landed: {topic}");
 

@@ -260,4 +260,22 @@ fn loaded_lines_are_counted_and_found_exactly() {
     assert_eq!(status, 200);
     assert_eq!(topic["records"].as_i64().unwrap(), total);
     assert_eq!(topic["partitions"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        topic["index_lag"], 0,
+        "the loader waited until everything was searchable"
+    );
+
+    // Prometheus text with latency histograms and the index lag gauge.
+    let metrics = reqwest::blocking::get(format!("{base}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("chronik_http_request_duration_seconds_bucket{route=\"/{index}/_search\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("chronik_index_lag_records{topic=\"tb\""),
+        "{metrics}"
+    );
 }
