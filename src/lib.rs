@@ -12,6 +12,7 @@
 //! - [`router`]: the HTTP API: topics, writes, `/_search`, `/_sql`, health and metrics.
 //! - [`ingest`]: the loader client: read, parse, batch, send, report.
 //! - [`demo`]: the offline main job (single node today).
+//! - [`embed`]: embedding providers and the query-embedding cache.
 //! - [`telemetry`]: logging and the Prometheus recorder.
 
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod config;
 pub mod dataset;
 pub mod demo;
+pub mod embed;
 pub mod error;
 pub mod ingest;
 pub mod node;
