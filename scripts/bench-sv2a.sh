@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 lines=${1:-1000000}
 iterations=${2:-20}
 cargo build --release --quiet
-bin=target/release/sv-appliance
+bin=${CARGO_TARGET_DIR:-target}/release/sv-appliance
 work=$(mktemp -d "${TMPDIR:-/tmp}/sv-bench.XXXXXX")
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
