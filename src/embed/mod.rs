@@ -14,6 +14,7 @@
 
 mod cache;
 mod hashing;
+pub mod local;
 mod openai;
 pub mod test_server;
 
@@ -25,6 +26,7 @@ use crate::error::Result;
 
 pub use cache::{CacheConfig, CacheStats, QueryEmbeddingCache, normalise_query};
 pub use hashing::HashingEmbedder;
+pub use local::LocalEmbedder;
 pub use openai::{OpenAiConfig, OpenAiEmbedder};
 
 /// Which vectors a provider produces: two providers with equal ids are interchangeable.

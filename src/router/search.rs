@@ -153,16 +153,52 @@ fn search_topics(
         (None, Some(q)) => translator.query_string(q)?,
         (None, None) => translator.query_string("")?,
     };
+    let partitions: Vec<(&str, &crate::cluster::partition::Partition)> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p)))
+        .collect();
+    let shards = partitions.len();
+    // Partitions are independent indexes: search them on all cores, each worker taking every
+    // n-th partition, then merge.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(shards.max(1));
+    let query = query.as_ref();
+    let per_worker: Vec<Result<(u64, Vec<_>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let mine: Vec<_> = partitions
+                    .iter()
+                    .skip(w)
+                    .step_by(workers)
+                    .copied()
+                    .collect();
+                scope.spawn(move || {
+                    let mut total = 0u64;
+                    let mut found = Vec::new();
+                    for (topic, p) in mine {
+                        let (count, hits) = p.shard.text().search(query, 0, from + size)?;
+                        total += count;
+                        found.extend(hits.into_iter().map(|h| (topic, p.id, h)));
+                    }
+                    Ok((total, found))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::internal("search worker panicked")))
+            })
+            .collect()
+    });
     let mut total = 0u64;
-    let mut shards = 0usize;
     let mut candidates = Vec::new();
-    for topic in topics {
-        for p in &topic.partitions {
-            shards += 1;
-            let (count, hits) = p.shard.text().search(query.as_ref(), 0, from + size)?;
-            total += count;
-            candidates.extend(hits.into_iter().map(|h| (topic.name.as_str(), p.id, h)));
-        }
+    for result in per_worker {
+        let (count, found) = result?;
+        total += count;
+        candidates.extend(found);
     }
     // Ties broken by position so equal scores come back in a stable order.
     candidates.sort_by(|a, b| {

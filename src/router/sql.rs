@@ -16,6 +16,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -49,8 +50,14 @@ pub fn sql_table_name(topic: &str) -> String {
         .collect()
 }
 
+/// Identifies the data a context was built from: every topic with its partitions' versions.
+type DataVersion = Vec<(String, Vec<u64>)>;
+
 pub struct SqlEngine {
     runtime: Arc<RuntimeEnv>,
+    /// The last context built and the data it covers. Building one costs milliseconds that grow
+    /// with the number of batches and files; between writes every query can share it.
+    cached: parking_lot::Mutex<Option<(DataVersion, SessionContext)>>,
 }
 
 impl SqlEngine {
@@ -58,7 +65,10 @@ impl SqlEngine {
         let runtime = RuntimeEnvBuilder::new()
             .build_arc()
             .map_err(Error::internal)?;
-        Ok(Self { runtime })
+        Ok(Self {
+            runtime,
+            cached: parking_lot::Mutex::new(None),
+        })
     }
 
     pub async fn execute(&self, node: &Node, request: &SqlRequest) -> Result<SqlResponse> {
@@ -84,8 +94,16 @@ impl SqlEngine {
                 .sql_with_options(&request.query, options)
                 .await
                 .map_err(sql_error)?;
-            // One extra row tells whether the result was cut.
-            let df = df.limit(0, Some(limit + 1)).map_err(sql_error)?;
+            // One extra row tells whether the result was cut. EXPLAIN must stay the plan's root.
+            let is_explain = matches!(
+                df.logical_plan(),
+                LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+            );
+            let df = if is_explain {
+                df
+            } else {
+                df.limit(0, Some(limit + 1)).map_err(sql_error)?
+            };
             let schema = df.schema().as_arrow().clone();
             let batches = df.collect().await.map_err(sql_error)?;
             Ok::<_, Error>((schema, batches))
@@ -108,13 +126,40 @@ impl SqlEngine {
         })
     }
 
+    /// A context over the current data: the cached one while no partition has changed.
     async fn context(&self, node: &Node) -> Result<SessionContext> {
+        let topics = node.topics();
+        // Versions are read before the snapshots inside `build_context`, so a cached context can
+        // only be newer than its key, never older.
+        let version: DataVersion = topics
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.partitions
+                        .iter()
+                        .map(|p| p.shard.columnar().version())
+                        .collect(),
+                )
+            })
+            .collect();
+        if let Some((key, ctx)) = self.cached.lock().as_ref()
+            && *key == version
+        {
+            return Ok(ctx.clone());
+        }
+        let ctx = self.build_context(&topics).await?;
+        *self.cached.lock() = Some((version, ctx.clone()));
+        Ok(ctx)
+    }
+
+    async fn build_context(&self, topics: &[Arc<crate::node::Topic>]) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_collect_statistics(true)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         let schema = table_schema();
-        for topic in node.topics() {
+        for topic in topics {
             let base = sql_table_name(&topic.name);
             let mut hot: Vec<Vec<RecordBatch>> = Vec::new();
             let mut cold = Vec::new();

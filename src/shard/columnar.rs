@@ -145,6 +145,9 @@ pub struct ColumnarSnapshot {
 pub struct ColumnarStore {
     dir: PathBuf,
     state: RwLock<State>,
+    /// Bumped on every change of the hot or cold set, so readers can cache what they built from
+    /// a snapshot until the data moves.
+    version: std::sync::atomic::AtomicU64,
     /// Serialises flushes; queries and appends never wait on it.
     flush_lock: parking_lot::Mutex<()>,
 }
@@ -186,6 +189,7 @@ impl ColumnarStore {
         let store = Self {
             dir: dir.to_path_buf(),
             state: RwLock::new(state),
+            version: Default::default(),
             flush_lock: Default::default(),
         };
         Ok((store, manifest.watermark))
@@ -196,6 +200,14 @@ impl ColumnarStore {
         let mut state = self.state.write();
         state.hot_rows += batch.num_rows() as u64;
         state.hot.push(HotBatch { batch, watermark });
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Changes whenever [`ColumnarStore::snapshot`] would return different data. Read it
+    /// *before* taking the snapshot: a change in between then only causes a needless rebuild.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn hot_rows(&self) -> u64 {
@@ -254,6 +266,8 @@ impl ColumnarStore {
         state.hot_rows -= rows;
         state.cold.push(file);
         state.cold_rows += rows;
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(rows)
     }
 }

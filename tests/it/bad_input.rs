@@ -25,8 +25,19 @@ fn bad_requests_get_named_errors_and_the_node_keeps_serving() {
     assert_eq!(status, 201);
     let good = json!({ "records": [ { "timestamp": 1, "label": "-", "host": "dn1", "location": "dn1/dn1",
         "component": "kernel", "pid": null, "message": "kernel panic on dn1" } ] });
+    // SQL contexts are cached between writes: a write must still show up in the next query.
+    let (_, b) = post_json(
+        &format!("{base}/_sql"),
+        &json!({ "query": "SELECT COUNT(*) AS n FROM logs" }),
+    );
+    assert_eq!(b["rows"][0]["n"], 0, "{b}");
     let (status, _) = post_json(&format!("{base}/topics/logs/records"), &good);
     assert_eq!(status, 200);
+    let (_, b) = post_json(
+        &format!("{base}/_sql"),
+        &json!({ "query": "SELECT COUNT(*) AS n FROM logs" }),
+    );
+    assert_eq!(b["rows"][0]["n"], 1, "{b}");
 
     let (s, b) = post_raw(
         &format!("{base}/topics/logs/records"),
