@@ -178,18 +178,21 @@ impl TextIndex {
         size: usize,
     ) -> Result<(u64, Vec<TextHit>)> {
         let searcher = self.reader.searcher();
-        let collector = (
-            Count,
-            TopDocs::with_limit(size.max(1))
-                .and_offset(from)
-                .order_by_score(),
-        );
-        let (total, top) = searcher
-            .search(query, &collector)
-            .map_err(Error::internal)?;
-        let hits = if size == 0 { Vec::new() } else { top };
-        let mut out = Vec::with_capacity(hits.len());
-        for (score, address) in hits {
+        // Counting and ranking are separate passes on purpose: a count alone needs no scoring
+        // (a single term answers from its document frequency), and a top-k alone lets Tantivy
+        // skip blocks that cannot reach the top (block-max WAND). One combined collector would
+        // score every match.
+        let total = query.count(&searcher).map_err(Error::internal)?;
+        let top = if size == 0 {
+            Vec::new()
+        } else {
+            let collector = TopDocs::with_limit(size).and_offset(from).order_by_score();
+            searcher
+                .search(query, &collector)
+                .map_err(Error::internal)?
+        };
+        let mut out = Vec::with_capacity(top.len());
+        for (score, address) in top {
             out.push(self.load_hit(&searcher, score, address)?);
         }
         Ok((total as u64, out))
