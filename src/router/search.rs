@@ -138,6 +138,13 @@ async fn run(
 
 /// Runs the query on every partition; each returns its best `from + size`, and the merged list
 /// is cut to the requested page, so paging is exact across partitions.
+/// One partition's best candidates, with the searcher snapshot they came from.
+struct PartitionTop<'a> {
+    topic: &'a str,
+    partition: &'a crate::cluster::partition::Partition,
+    top: crate::shard::text::TopHits,
+}
+
 fn search_topics(
     topics: &[Arc<Topic>],
     request: &SearchRequest,
@@ -164,7 +171,8 @@ fn search_topics(
         .map_or(1, |n| n.get())
         .min(shards.max(1));
     let query = query.as_ref();
-    let per_worker: Vec<Result<(u64, Vec<_>)>> = std::thread::scope(|scope| {
+    let k = from + size;
+    let per_worker: Vec<Result<Vec<PartitionTop>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let mine: Vec<_> = partitions
@@ -174,14 +182,16 @@ fn search_topics(
                     .copied()
                     .collect();
                 scope.spawn(move || {
-                    let mut total = 0u64;
-                    let mut found = Vec::new();
+                    let mut tops = Vec::with_capacity(mine.len());
                     for (topic, p) in mine {
-                        let (count, hits) = p.shard.text().search(query, 0, from + size)?;
-                        total += count;
-                        found.extend(hits.into_iter().map(|h| (topic, p.id, h)));
+                        let top = p.shard.text().top(query, k)?;
+                        tops.push(PartitionTop {
+                            topic,
+                            partition: p,
+                            top,
+                        });
                     }
-                    Ok((total, found))
+                    Ok(tops)
                 })
             })
             .collect();
@@ -193,24 +203,41 @@ fn search_topics(
             })
             .collect()
     });
-    let mut total = 0u64;
-    let mut candidates = Vec::new();
+    let mut tops = Vec::with_capacity(shards);
     for result in per_worker {
-        let (count, found) = result?;
-        total += count;
-        candidates.extend(found);
+        tops.extend(result?);
     }
-    // Ties broken by position so equal scores come back in a stable order.
+    let total: u64 = tops.iter().map(|t| t.top.total).sum();
+    // Merge (score, partition, address) candidates; ties broken by position so equal scores
+    // come back in a stable order. Only the final page's documents are loaded.
+    let mut candidates: Vec<(f32, usize, tantivy::DocAddress)> = tops
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.top
+                .hits
+                .iter()
+                .map(move |(score, address)| (*score, i, *address))
+        })
+        .collect();
     candidates.sort_by(|a, b| {
-        b.2.score
-            .total_cmp(&a.2.score)
+        b.0.total_cmp(&a.0)
+            .then(tops[a.1].partition.id.cmp(&tops[b.1].partition.id))
             .then(a.1.cmp(&b.1))
-            .then(a.2.offset.cmp(&b.2.offset))
+            .then(a.2.cmp(&b.2))
     });
-    let hits = candidates
+    let mut page = Vec::with_capacity(size);
+    for (score, i, address) in candidates.into_iter().skip(from).take(size) {
+        let t = &tops[i];
+        let hit = t
+            .partition
+            .shard
+            .text()
+            .load_hit(&t.top.searcher, score, address)?;
+        page.push((t.topic, t.partition.id, hit));
+    }
+    let hits = page
         .into_iter()
-        .skip(from)
-        .take(size)
         .map(|(topic, partition, hit)| {
             let r = &hit.record;
             json!({

@@ -8,12 +8,14 @@ use std::path::Path;
 
 use parking_lot::Mutex;
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::Query;
+use tantivy::query::{AllQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
     Value,
 };
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
+};
 
 use crate::dataset::derive_severity;
 use crate::error::{Error, Result};
@@ -80,6 +82,16 @@ fn build_schema() -> (Schema, TextFields) {
         offset: builder.add_u64_field("_offset", INDEXED | STORED | tantivy::schema::FAST),
     };
     (builder.build(), fields)
+}
+
+/// A partition's best candidates and the searcher snapshot they came from (needed to load
+/// their documents later).
+pub struct TopHits {
+    pub searcher: Searcher,
+    /// Exact number of matching documents.
+    pub total: u64,
+    /// (score, address), best first.
+    pub hits: Vec<(f32, DocAddress)>,
 }
 
 /// One hit of a shard-local search.
@@ -170,53 +182,42 @@ impl TextIndex {
         self.reader.reload().map_err(Error::internal)
     }
 
-    /// Top hits by score, skipping the first `from`, plus the exact total hit count.
-    pub fn search(
-        &self,
-        query: &dyn Query,
-        from: usize,
-        size: usize,
-    ) -> Result<(u64, Vec<TextHit>)> {
+    /// The exact number of matches and the best `k` as (score, address), from one searcher
+    /// snapshot that the caller keeps to load the documents it finally returns. Stored documents
+    /// are not loaded here: a merge over partitions discards most candidates, and each load
+    /// decompresses a store block.
+    pub fn top(&self, query: &dyn Query, k: usize) -> Result<TopHits> {
         let searcher = self.reader.searcher();
-        // Counting and ranking are separate passes on purpose: a count alone needs no scoring
-        // (a single term answers from its document frequency), and a top-k alone lets Tantivy
-        // skip blocks that cannot reach the top (block-max WAND). One combined collector would
-        // score every match.
-        let total = query.count(&searcher).map_err(Error::internal)?;
-        let top = if size == 0 {
-            Vec::new()
+        let cheap_count = query.as_any().is::<TermQuery>() || query.as_any().is::<AllQuery>();
+        let (total, top) = if k == 0 {
+            (query.count(&searcher).map_err(Error::internal)?, Vec::new())
+        } else if cheap_count {
+            // A term's count comes from its document frequency, and a top-k alone lets Tantivy
+            // skip blocks that cannot reach the top (block-max WAND): two passes beat one
+            // collector that would score every match.
+            let total = query.count(&searcher).map_err(Error::internal)?;
+            let top = searcher
+                .search(query, &TopDocs::with_limit(k).order_by_score())
+                .map_err(Error::internal)?;
+            (total, top)
         } else {
-            let collector = TopDocs::with_limit(size).and_offset(from).order_by_score();
+            // Phrases and boolean queries cost the same to count as to score: one pass.
+            let collector = (Count, TopDocs::with_limit(k).order_by_score());
             searcher
                 .search(query, &collector)
                 .map_err(Error::internal)?
         };
-        let mut out = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            out.push(self.load_hit(&searcher, score, address)?);
-        }
-        Ok((total as u64, out))
+        Ok(TopHits {
+            searcher,
+            total: total as u64,
+            hits: top,
+        })
     }
 
-    /// Number of documents matching `query`.
-    pub fn count(&self, query: &dyn Query) -> Result<u64> {
-        let searcher = self.reader.searcher();
-        Ok(searcher.search(query, &Count).map_err(Error::internal)? as u64)
-    }
-
-    /// Documents visible to searches right now.
-    pub fn searchable_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
-    }
-
-    /// A term for a keyword field, as the query translator needs it.
-    pub fn keyword_term(&self, field: Field, value: &str) -> Term {
-        Term::from_field_text(field, value)
-    }
-
-    fn load_hit(
+    /// Loads the stored document at `address` of `searcher`'s snapshot.
+    pub fn load_hit(
         &self,
-        searcher: &tantivy::Searcher,
+        searcher: &Searcher,
         score: f32,
         address: DocAddress,
     ) -> Result<TextHit> {

@@ -256,6 +256,23 @@ fn loaded_lines_are_counted_and_found_exactly() {
             tokens(hit["_source"]["message"].as_str().unwrap()).contains(&"kernel".to_string())
         );
     }
+    // Paging is exact across partitions: page 2 is the tail of the longer first page.
+    let ids = |from: usize, size: usize| -> Vec<String> {
+        let (status, body) = post_json(
+            &format!("{base}/tb/_search"),
+            &json!({ "q": "synchronized", "from": from, "size": size }),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["hits"]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = ids(0, 25);
+    assert_eq!(first.len(), 25);
+    assert_eq!(ids(10, 15), first[10..25].to_vec());
     let (status, topic) = ureq_get(&format!("{base}/topics/tb")).unwrap();
     assert_eq!(status, 200);
     assert_eq!(topic["records"].as_i64().unwrap(), total);
