@@ -74,6 +74,11 @@ pub async fn run(options: DemoOptions) -> Result<()> {
     println!(
         "not built yet: vectors and embeddings (SV-1, SV-2b/c), the 3-node cluster (SV-3/4), the report page"
     );
+    if cfg!(debug_assertions) {
+        println!(
+            "this is a debug build: its timings are not benchmarks (scripts/bench-sv2a.sh builds release)"
+        );
+    }
 
     let input = work.join("thunderbird.log");
     let started = Instant::now();
