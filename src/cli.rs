@@ -257,19 +257,19 @@ fn gen_command(args: GenArgs) -> Result<()> {
         ..GenOptions::default()
     };
     let started = Instant::now();
-    let written = if args.output.as_os_str() == "-" {
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-        let n = generate(args.format, &options, &mut out)?;
-        out.flush()?;
-        n
+    let to_stdout = args.output.as_os_str() == "-";
+    let sink: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
     } else {
-        let file = std::fs::File::create(&args.output).map_err(|e| {
+        Box::new(std::fs::File::create(&args.output).map_err(|e| {
             Error::bad_request(format!("cannot create {}: {e}", args.output.display()))
-        })?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let n = generate(args.format, &options, &mut out)?;
-        out.flush()?;
+        })?)
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let n = generate(args.format, &options, &mut out)?;
+    out.flush()?;
+    // The summary goes to stderr, and only for files, so piped output stays pure log lines.
+    if !to_stdout {
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
             "wrote {n} {} lines to {} in {secs:.2} s ({:.0} lines/s)",
@@ -277,9 +277,7 @@ fn gen_command(args: GenArgs) -> Result<()> {
             args.output.display(),
             n as f64 / secs.max(1e-9)
         );
-        n
-    };
-    let _ = written;
+    }
     Ok(())
 }
 

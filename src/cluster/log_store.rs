@@ -177,16 +177,6 @@ where
         self.inner.lock().last_log_id.map(|l| l.index)
     }
 
-    /// Number of entries present (not purged); used by status pages.
-    pub fn entry_count(&self) -> u64 {
-        let inner = self.inner.lock();
-        inner
-            .segments
-            .values()
-            .map(|s| s.offsets.len() as u64)
-            .sum()
-    }
-
     fn read_range(&self, start: u64, end: u64) -> Result<Vec<Entry<C>>, StorageError<C::NodeId>> {
         let inner = self.inner.lock();
         let mut out = Vec::new();

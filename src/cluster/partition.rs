@@ -109,7 +109,6 @@ pub struct Partition {
     pub id: u32,
     pub raft: PartitionRaft,
     pub shard: Arc<Shard>,
-    log: LogStore<C>,
     /// Last log index present when the partition opened: until it is applied again the shard
     /// is still replaying and the node is not ready.
     replay_target: Option<u64>,
@@ -124,7 +123,7 @@ impl Partition {
         let sm = PartitionStateMachine {
             shard: shard.clone(),
         };
-        let raft = PartitionRaft::new(node_id, raft_config()?, NoPeers, log.clone(), sm)
+        let raft = PartitionRaft::new(node_id, raft_config()?, NoPeers, log, sm)
             .await
             .map_err(Error::internal)?;
         initialize_single_voter(&raft, node_id, api_addr).await?;
@@ -132,7 +131,6 @@ impl Partition {
             id,
             raft,
             shard,
-            log,
             replay_target,
         })
     }
@@ -157,9 +155,5 @@ impl Partition {
         let metrics = metrics.borrow();
         let applied = metrics.last_applied.map(|l| l.index);
         metrics.current_leader.is_some() && applied >= self.replay_target
-    }
-
-    pub fn log_entries(&self) -> u64 {
-        self.log.entry_count()
     }
 }

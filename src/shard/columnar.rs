@@ -214,9 +214,8 @@ impl ColumnarStore {
         self.state.read().hot_rows
     }
 
-    pub fn total_rows(&self) -> u64 {
-        let state = self.state.read();
-        state.hot_rows + state.cold_rows
+    pub fn cold_rows(&self) -> u64 {
+        self.state.read().cold_rows
     }
 
     pub fn snapshot(&self) -> ColumnarSnapshot {

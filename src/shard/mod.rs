@@ -154,7 +154,7 @@ impl Shard {
             searchable: state.text_committed.next_offset,
             index_lag: state.current.next_offset - state.text_committed.next_offset,
             hot_rows: self.columnar.hot_rows(),
-            cold_rows: self.columnar.total_rows() - self.columnar.hot_rows(),
+            cold_rows: self.columnar.cold_rows(),
             applied_log_index: state.current.applied.map(|l| l.index),
         }
     }
