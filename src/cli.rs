@@ -55,6 +55,38 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         iterations: usize,
     },
+    /// SV-1: query-embedding cache. Runs its own node and an OpenAI-compatible stub with the
+    /// plan's provider latency; times the plan's semantic queries on a miss and on a hit.
+    Sv1 {
+        /// Generated Thunderbird lines to load and embed first.
+        #[arg(long, default_value_t = 20_000)]
+        lines: u64,
+        /// Cache-hit iterations per query.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+        /// Stub latency per request (OpenAI's measured p50 is 372 ms).
+        #[arg(long, default_value_t = 372)]
+        provider_latency_ms: u64,
+        /// Vector dimensions requested from the stub (text-embedding-3-small: 1536).
+        #[arg(long, default_value_t = 1536)]
+        dimensions: usize,
+    },
+    /// SV-2b/c: vectors at scale with the local model (build time, memory, search latency,
+    /// recall@10), then hybrid search and the orchestrator over two topics. Runs its own node.
+    Sv2b {
+        /// Thunderbird lines to load and embed.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: u64,
+        /// BGL lines in the second topic (`app-logs`).
+        #[arg(long, default_value_t = 100_000)]
+        app_lines: u64,
+        /// Measured iterations per query.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+        /// Unseen lines used as extra queries for the recall estimate.
+        #[arg(long, default_value_t = 200)]
+        recall_queries: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +167,10 @@ pub struct LoadArgs {
     /// Partitions if the topic is created here (default: the node's default).
     #[arg(long)]
     pub partitions: Option<u32>,
+    /// Embed the records for vector search, if the topic is created here (default: the
+    /// node's `vector.enabled`).
+    #[arg(long)]
+    pub vector: Option<bool>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -169,6 +205,34 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::telemetry::init_logging("warn");
             let base = target.trim_end_matches('/').to_string();
             runtime()?.block_on(crate::demo::print_sv2a_table(&base, &topic, iterations))
+        }
+        Command::Bench(BenchCommand::Sv1 {
+            lines,
+            iterations,
+            provider_latency_ms,
+            dimensions,
+        }) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(crate::bench::sv1::run(crate::bench::sv1::Sv1Options {
+                lines,
+                iterations,
+                provider_latency_ms,
+                dimensions,
+            }))
+        }
+        Command::Bench(BenchCommand::Sv2b {
+            lines,
+            app_lines,
+            iterations,
+            recall_queries,
+        }) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(crate::bench::sv2b::run(crate::bench::sv2b::Sv2bOptions {
+                lines,
+                app_lines,
+                iterations,
+                recall_queries,
+            }))
         }
         Command::Demo(args) => {
             crate::telemetry::init_logging("warn");
@@ -290,6 +354,7 @@ async fn load_command(args: LoadArgs) -> Result<()> {
         batch_size: args.batch_size,
         concurrency: args.concurrency,
         partitions: args.partitions,
+        vector: args.vector,
         progress: !args.no_progress,
         wait_visible: !args.no_wait,
     };

@@ -19,6 +19,8 @@ pub struct NodeConfig {
     pub topics: TopicsConfig,
     pub storage: StorageConfig,
     pub query: QueryConfig,
+    pub embedding: crate::embed::EmbeddingConfig,
+    pub vector: VectorConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +51,32 @@ pub struct QueryConfig {
     pub sql_max_rows: usize,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorConfig {
+    /// Embed the records of topics that do not say otherwise when created.
+    pub enabled: bool,
+    /// Column embedded: message, host, location, component, label, severity or level.
+    pub field: String,
+    /// Records per provider call.
+    pub batch_size: usize,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+    /// Dump the HNSW graph after this many new vectors (also when idle and at shutdown).
+    pub dump_every: u64,
+}
+
+impl VectorConfig {
+    pub fn hnsw(&self) -> crate::shard::vector::graph::HnswParams {
+        crate::shard::vector::graph::HnswParams {
+            m: self.m,
+            ef_construction: self.ef_construction,
+            ef_search: self.ef_search,
+        }
+    }
+}
+
 /// Command-line overrides; `None` leaves the layer below in force.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigOverrides {
@@ -72,6 +100,15 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("SV_FLUSH_ROWS", "storage.flush_rows"),
     ("SV_QUERY_TIMEOUT_MS", "query.timeout_ms"),
     ("SV_SQL_MAX_ROWS", "query.sql_max_rows"),
+    // Chronik's name first, so the SV_ one wins when both are set.
+    ("CHRONIK_EMBEDDING_PROVIDER", "embedding.provider"),
+    ("SV_EMBEDDING_PROVIDER", "embedding.provider"),
+    ("SV_VECTOR_ENABLED", "vector.enabled"),
+    ("SV_VECTOR_FIELD", "vector.field"),
+    ("SV_VECTOR_BATCH_SIZE", "vector.batch_size"),
+    ("SV_HNSW_M", "vector.m"),
+    ("SV_HNSW_EF_CONSTRUCTION", "vector.ef_construction"),
+    ("SV_HNSW_EF_SEARCH", "vector.ef_search"),
 ];
 
 impl NodeConfig {
@@ -99,6 +136,7 @@ impl NodeConfig {
         let mut config: NodeConfig = toml::Value::Table(merged)
             .try_into()
             .map_err(|e: toml::de::Error| Error::Config(e.to_string()))?;
+        config.embedding.apply_env(env)?;
         if let Some(id) = flags.node_id {
             config.node_id = id;
         }
@@ -143,6 +181,34 @@ impl NodeConfig {
         }
         if self.query.timeout_ms == 0 || self.query.sql_max_rows == 0 {
             return bad("query.timeout_ms and query.sql_max_rows must be positive".into());
+        }
+        self.embedding.validate()?;
+        let v = &self.vector;
+        if !crate::shard::columnar::EMBEDDABLE_COLUMNS.contains(&v.field.as_str()) {
+            return bad(format!(
+                "vector.field {:?} is not one of {}",
+                v.field,
+                crate::shard::columnar::EMBEDDABLE_COLUMNS.join(", ")
+            ));
+        }
+        // hnsw_rs exits the process above 256 links, so the bound is checked here.
+        if !(2..=128).contains(&v.m) {
+            return bad(format!("vector.m must be 2..=128, got {}", v.m));
+        }
+        if !(1..=2048).contains(&v.batch_size) {
+            return bad(format!(
+                "vector.batch_size must be 1..=2048, got {}",
+                v.batch_size
+            ));
+        }
+        if v.ef_construction < v.m || v.ef_search == 0 || v.ef_search > 10_000 {
+            return bad(format!(
+                "vector.ef_construction must be at least vector.m, and vector.ef_search 1..=10000 (got {} and {})",
+                v.ef_construction, v.ef_search
+            ));
+        }
+        if v.dump_every == 0 {
+            return bad("vector.dump_every must be positive".into());
         }
         Ok(())
     }

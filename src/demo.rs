@@ -72,7 +72,7 @@ pub async fn run(options: DemoOptions) -> Result<()> {
         work.display()
     );
     println!(
-        "not built yet: vectors and embeddings (SV-1, SV-2b/c), the 3-node cluster (SV-3/4), the report page"
+        "not built yet: the 3-node cluster (SV-3/4), the report page; `bench sv1` and `bench sv2b` run the vector plans at full size"
     );
     if cfg!(debug_assertions) {
         println!(
@@ -113,6 +113,7 @@ pub async fn run(options: DemoOptions) -> Result<()> {
         batch_size: 5000,
         concurrency: 4,
         partitions: None,
+        vector: None,
         progress: true,
         wait_visible: true,
     })
@@ -120,15 +121,59 @@ pub async fn run(options: DemoOptions) -> Result<()> {
     print!("{}", summary.render());
 
     print_sv2a_table(&base, "thunderbird", options.iterations).await?;
+    print_vector_table(&base, "thunderbird", options.iterations).await?;
     if options.keep_serving {
         println!(
-            "\nserving at {base} until Ctrl-C (POST /_search, POST /_sql, GET /topics, GET /metrics)"
+            "\nserving at {base} until Ctrl-C (POST /_search, /_sql, /_vector/{{topic}}/search, /_query; GET /topics, /metrics)"
         );
         let _ = tokio::signal::ctrl_c().await;
     }
     server.abort();
     node.shutdown().await;
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Waits for the topic's vectors, then times the plan's semantic (SV-2b) and hybrid (SV-2c)
+/// queries, first call (embeds the query) and cached, and one orchestrator query.
+pub async fn print_vector_table(base: &str, topic: &str, iterations: usize) -> Result<()> {
+    use crate::bench::{HYBRID_QUERIES, SEMANTIC_QUERIES, print_header, print_row};
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let vectors =
+        crate::bench::wait_for_vectors(&client, base, topic, Duration::from_secs(3600)).await?;
+    println!(
+        "\n{vectors} records embedded with the local model and indexed in HNSW ({:.1} s after the load finished)",
+        started.elapsed().as_secs_f64()
+    );
+    print_header("query (SV-2b/c), k=10");
+    let search = format!("{base}/_vector/{topic}/search");
+    for q in SEMANTIC_QUERIES {
+        let body = json!({ "query": q, "k": 10 });
+        let (first, _) = crate::bench::timed(&client, &search, &body, 0, 1).await?;
+        let (cached, response) =
+            crate::bench::timed(&client, &search, &body, 0, iterations).await?;
+        print_row(&format!("vector {q:?}"), &cached);
+        print_row("  first call (embeds the query)", &first);
+        if let Some(top) = response["results"][0]["text_preview"].as_str() {
+            println!("  top hit: {}", top.chars().take(70).collect::<String>());
+        }
+    }
+    for q in HYBRID_QUERIES {
+        let body = json!({ "query": q, "k": 10 });
+        let url = format!("{base}/_vector/{topic}/hybrid");
+        let (times, _) = crate::bench::timed(&client, &url, &body, 1, iterations).await?;
+        print_row(&format!("hybrid {q:?}"), &times);
+    }
+    let body = json!({ "sources": [{ "topic": topic, "modes": ["text", "vector"] }],
+        "q": { "text": HYBRID_QUERIES[0] }, "k": 10 });
+    let (times, response) =
+        crate::bench::timed(&client, &format!("{base}/_query"), &body, 1, iterations).await?;
+    print_row("orchestrator text+vector", &times);
+    println!(
+        "  backends complete: {}, candidates: {}",
+        response["stats"]["complete"], response["stats"]["candidates"]
+    );
     Ok(())
 }
 

@@ -15,6 +15,7 @@
 //! - [`embed`]: embedding providers and the query-embedding cache.
 //! - [`telemetry`]: logging and the Prometheus recorder.
 
+pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod config;

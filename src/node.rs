@@ -12,9 +12,12 @@ use crate::cluster::meta::{MetaGroup, TopicMeta};
 use crate::cluster::partition::Partition;
 use crate::cluster::types::{Appended, MetaResponse};
 use crate::config::NodeConfig;
+use crate::embed::{Embedder, QueryEmbeddingCache};
 use crate::error::{Error, Result};
 use crate::record::LogRecord;
 use crate::shard::ShardStats;
+use crate::shard::vector::indexer::{self, IndexerHandle, IndexerSettings};
+use crate::shard::vector::{IndexIdentity, VectorIndex};
 
 /// Records per raft entry: large enough to amortise the fsync, small enough to keep one apply
 /// short so text-index commits are not held up.
@@ -24,6 +27,14 @@ const RECORDS_PER_ENTRY: usize = 8192;
 pub struct Topic {
     pub name: String,
     pub partitions: Vec<Partition>,
+    /// One per partition when the topic is embedded, else empty.
+    pub vectors: Vec<Arc<VectorIndex>>,
+}
+
+impl Topic {
+    pub fn vector_enabled(&self) -> bool {
+        !self.vectors.is_empty()
+    }
 }
 
 /// Partition for a record key: FNV-1a of the key bytes, mod the partition count. FNV is fixed by
@@ -60,6 +71,11 @@ pub struct Node {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic opening so two requests never open the same partitions twice.
     open_lock: tokio::sync::Mutex<()>,
+    /// `None` when `embedding.provider = "none"`.
+    pub embedder: Option<Arc<dyn Embedder>>,
+    /// Every query path that embeds text goes through this.
+    pub query_cache: QueryEmbeddingCache,
+    indexers: parking_lot::Mutex<Vec<IndexerHandle>>,
 }
 
 impl Node {
@@ -78,11 +94,16 @@ impl Node {
             &config.api.listen,
         )
         .await?;
+        let embedder = config.embedding.build()?;
+        let query_cache = QueryEmbeddingCache::new(&config.embedding.cache);
         let node = Arc::new(Self {
             config,
             meta,
             topics: RwLock::new(HashMap::new()),
             open_lock: tokio::sync::Mutex::new(()),
+            embedder,
+            query_cache,
+            indexers: parking_lot::Mutex::new(Vec::new()),
         });
         for topic in node.meta.topics() {
             node.open_topic(&topic).await?;
@@ -143,19 +164,50 @@ impl Node {
                 Partition::open(&pdir, id, self.config.node_id, &self.config.api.listen).await?,
             );
         }
+        let embedded = meta.vector.unwrap_or(self.config.vector.enabled);
+        let mut vectors = Vec::new();
+        if let (true, Some(embedder)) = (embedded, &self.embedder) {
+            let identity = IndexIdentity::new(&embedder.id(), &self.config.vector.field);
+            let settings = IndexerSettings {
+                field: self.config.vector.field.clone(),
+                batch_size: self.config.vector.batch_size,
+                idle_poll: Duration::from_millis(200),
+                dump_every: self.config.vector.dump_every,
+            };
+            for p in &partitions {
+                let index = VectorIndex::create(
+                    &dir.join(format!("p{}", p.id)).join("vectors"),
+                    p.id,
+                    &identity,
+                    embedder.dimensions(),
+                    self.config.vector.hnsw(),
+                )?;
+                let handle = indexer::spawn(
+                    meta.name.clone(),
+                    p.shard.clone(),
+                    index.clone(),
+                    embedder.clone(),
+                    settings.clone(),
+                )?;
+                self.indexers.lock().push(handle);
+                vectors.push(index);
+            }
+        }
         let topic = Arc::new(Topic {
             name: meta.name.clone(),
             partitions,
+            vectors,
         });
         self.topics.write().insert(meta.name.clone(), topic.clone());
         Ok(topic)
     }
 
-    /// Creates a topic (idempotent for the same partition count). Returns whether it was new.
+    /// Creates a topic (idempotent for the same settings). Returns whether it was new.
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: Option<u32>,
+        vector: Option<bool>,
     ) -> Result<(TopicMeta, bool)> {
         validate_topic_name(name)?;
         let partitions = partitions.unwrap_or(self.config.topics.default_partitions);
@@ -164,26 +216,22 @@ impl Node {
                 "partitions must be 1..=1024, got {partitions}"
             )));
         }
-        let (meta, created) = match self.meta.create_topic(name, partitions).await? {
-            MetaResponse::TopicCreated { name, partitions } => {
-                (TopicMeta { name, partitions }, true)
-            }
-            MetaResponse::TopicExists {
-                name,
-                partitions: existing,
-            } => {
-                if existing != partitions {
+        let (meta, created) = match self.meta.create_topic(name, partitions, vector).await? {
+            MetaResponse::TopicCreated(meta) => (meta, true),
+            MetaResponse::TopicExists(existing) => {
+                if existing.partitions != partitions {
                     return Err(Error::Conflict(format!(
-                        "topic {name:?} already exists with {existing} partitions, not {partitions}"
+                        "topic {name:?} already exists with {} partitions, not {partitions}",
+                        existing.partitions
                     )));
                 }
-                (
-                    TopicMeta {
-                        name,
-                        partitions: existing,
-                    },
-                    false,
-                )
+                let effective = existing.vector.unwrap_or(self.config.vector.enabled);
+                if vector.is_some_and(|v| v != effective) {
+                    return Err(Error::Conflict(format!(
+                        "topic {name:?} already exists with vector {effective}"
+                    )));
+                }
+                (existing, false)
             }
             MetaResponse::None => {
                 return Err(Error::internal(
@@ -274,8 +322,16 @@ impl Node {
                 .all(|t| t.partitions.iter().all(|p| p.is_ready()))
     }
 
-    /// Stops every raft group (tests and orderly shutdown).
+    /// Stops the indexers (each dumps its graph) and every raft group (tests and orderly
+    /// shutdown).
     pub async fn shutdown(&self) {
+        let indexers: Vec<IndexerHandle> = std::mem::take(&mut *self.indexers.lock());
+        let _ = tokio::task::spawn_blocking(move || {
+            for handle in indexers {
+                handle.stop();
+            }
+        })
+        .await;
         let topics: Vec<Arc<Topic>> = self.topics.read().values().cloned().collect();
         for topic in topics {
             for p in &topic.partitions {

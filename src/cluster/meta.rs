@@ -28,6 +28,9 @@ type C = MetaRaftTypes;
 pub struct TopicMeta {
     pub name: String,
     pub partitions: u32,
+    /// Whether records are embedded; `None` follows the node's `vector.enabled`.
+    #[serde(default)]
+    pub vector: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -40,23 +43,20 @@ pub struct MetaState {
 impl MetaState {
     fn apply(&mut self, command: &MetaCommand) -> MetaResponse {
         match command {
-            MetaCommand::CreateTopic { name, partitions } => match self.topics.get(name) {
-                Some(t) => MetaResponse::TopicExists {
-                    name: t.name.clone(),
-                    partitions: t.partitions,
-                },
+            MetaCommand::CreateTopic {
+                name,
+                partitions,
+                vector,
+            } => match self.topics.get(name) {
+                Some(t) => MetaResponse::TopicExists(t.clone()),
                 None => {
-                    self.topics.insert(
-                        name.clone(),
-                        TopicMeta {
-                            name: name.clone(),
-                            partitions: *partitions,
-                        },
-                    );
-                    MetaResponse::TopicCreated {
+                    let topic = TopicMeta {
                         name: name.clone(),
                         partitions: *partitions,
-                    }
+                        vector: *vector,
+                    };
+                    self.topics.insert(name.clone(), topic.clone());
+                    MetaResponse::TopicCreated(topic)
                 }
             },
         }
@@ -208,10 +208,16 @@ impl MetaGroup {
         self.state.read().topics.get(name).cloned()
     }
 
-    pub async fn create_topic(&self, name: &str, partitions: u32) -> Result<MetaResponse> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        vector: Option<bool>,
+    ) -> Result<MetaResponse> {
         let command = MetaCommand::CreateTopic {
             name: name.to_string(),
             partitions,
+            vector,
         };
         let response = self
             .raft

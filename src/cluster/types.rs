@@ -13,14 +13,21 @@ pub type NodeId = u64;
 /// A command on the metadata group (topics; membership and partition maps join it in cluster mode).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaCommand {
-    CreateTopic { name: String, partitions: u32 },
+    CreateTopic {
+        name: String,
+        partitions: u32,
+        /// Whether records are embedded; `None` follows the node's `vector.enabled`. Absent
+        /// from entries written before the field existed.
+        #[serde(default)]
+        vector: Option<bool>,
+    },
 }
 
 /// What applying a [`MetaCommand`] produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaResponse {
-    TopicCreated { name: String, partitions: u32 },
-    TopicExists { name: String, partitions: u32 },
+    TopicCreated(crate::cluster::meta::TopicMeta),
+    TopicExists(crate::cluster::meta::TopicMeta),
     None,
 }
 

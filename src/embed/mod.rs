@@ -16,6 +16,7 @@ mod cache;
 mod hashing;
 pub mod local;
 mod openai;
+mod provider;
 pub mod test_server;
 
 use std::fmt;
@@ -28,6 +29,7 @@ pub use cache::{CacheConfig, CacheStats, QueryEmbeddingCache, normalise_query};
 pub use hashing::HashingEmbedder;
 pub use local::LocalEmbedder;
 pub use openai::{OpenAiConfig, OpenAiEmbedder};
+pub use provider::EmbeddingConfig;
 
 /// Which vectors a provider produces: two providers with equal ids are interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

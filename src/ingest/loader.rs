@@ -34,6 +34,8 @@ pub struct LoadOptions {
     pub concurrency: usize,
     /// Partitions for the topic if the loader has to create it.
     pub partitions: Option<u32>,
+    /// Whether the topic embeds its records, if the loader creates it.
+    pub vector: Option<bool>,
     pub progress: bool,
     /// Wait until every accepted record is searchable before reporting.
     pub wait_visible: bool,
@@ -195,7 +197,7 @@ pub async fn load(options: &LoadOptions) -> Result<LoadSummary> {
         .build()
         .map_err(Error::internal)?;
     let base = options.target.trim_end_matches('/').to_string();
-    ensure_topic(&client, &base, &options.topic, options.partitions).await?;
+    ensure_topic(&client, &base, options).await?;
 
     let (reader, total_bytes) = open_input(&options.input)?;
     let started = Instant::now();
@@ -314,15 +316,13 @@ fn progress_bar(enabled: bool, total_bytes: Option<u64>) -> ProgressBar {
     }
 }
 
-async fn ensure_topic(
-    client: &reqwest::Client,
-    base: &str,
-    topic: &str,
-    partitions: Option<u32>,
-) -> Result<()> {
-    let mut body = json!({ "name": topic });
-    if let Some(p) = partitions {
+async fn ensure_topic(client: &reqwest::Client, base: &str, options: &LoadOptions) -> Result<()> {
+    let mut body = json!({ "name": options.topic });
+    if let Some(p) = options.partitions {
         body["partitions"] = json!(p);
+    }
+    if let Some(v) = options.vector {
+        body["vector"] = json!(v);
     }
     let response = client
         .post(format!("{base}/topics"))

@@ -3,9 +3,12 @@
 
 pub mod es_query;
 pub mod health;
+pub mod query;
+pub mod retrieve;
 pub mod search;
 pub mod sql;
 pub mod topics;
+pub mod vector;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,6 +60,17 @@ pub fn app(state: AppState) -> Router {
             get(search::search_index_get).post(search::search_index),
         )
         .route("/_sql", post(sql_handler))
+        .route("/_vector/topics", get(vector::topics))
+        .route("/_vector/{topic}/search", post(vector::search))
+        .route(
+            "/_vector/{topic}/search_by_vector",
+            post(vector::search_by_vector),
+        )
+        .route("/_vector/{topic}/hybrid", post(vector::hybrid))
+        .route("/_vector/{topic}/stats", get(vector::stats))
+        .route("/_query", post(query::query))
+        .route("/_query/profiles", get(query::profiles))
+        .route("/_query/capabilities", get(query::capabilities))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(record_latency))
         .with_state(state)

@@ -40,6 +40,8 @@ fn json_rejection(rejection: JsonRejection) -> Error {
 pub struct CreateTopic {
     pub name: String,
     pub partitions: Option<u32>,
+    /// Embed the topic's records for vector search (default: the node's `vector.enabled`).
+    pub vector: Option<bool>,
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
@@ -59,7 +61,10 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateTopic>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let (meta, created) = state.node.create_topic(&body.name, body.partitions).await?;
+    let (meta, created) = state
+        .node
+        .create_topic(&body.name, body.partitions, body.vector)
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -67,7 +72,12 @@ pub async fn create(
     };
     Ok((
         status,
-        Json(json!({ "name": meta.name, "partitions": meta.partitions, "created": created })),
+        Json(json!({
+            "name": meta.name,
+            "partitions": meta.partitions,
+            "vector": meta.vector.unwrap_or(state.node.config.vector.enabled),
+            "created": created,
+        })),
     ))
 }
 

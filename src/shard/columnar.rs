@@ -226,6 +226,55 @@ impl ColumnarStore {
         }
     }
 
+    /// Up to `max_rows` records from `from_offset` on, in offset order, with only the columns
+    /// the vector indexer needs (`text_column` is the field it embeds). Empty when nothing at or
+    /// after `from_offset` has been applied yet.
+    pub fn read_rows(
+        &self,
+        from_offset: u64,
+        max_rows: usize,
+        text_column: &str,
+    ) -> Result<Vec<SourceRow>> {
+        let (cold, hot) = {
+            let state = self.state.read();
+            let cold = state
+                .cold
+                .iter()
+                .find(|f| f.first_offset <= from_offset && from_offset < f.first_offset + f.rows)
+                .cloned();
+            let hot: Vec<RecordBatch> = state.hot.iter().map(|h| h.batch.clone()).collect();
+            (cold, hot)
+        };
+        if let Some(file) = cold {
+            // The whole request comes from one file; the next call continues in the next one.
+            return read_cold_rows(
+                &self.dir.join(&file.name),
+                (from_offset - file.first_offset) as usize,
+                max_rows,
+                text_column,
+            );
+        }
+        let mut rows = Vec::new();
+        for batch in hot {
+            use arrow::array::AsArray;
+            let n = batch.num_rows();
+            if n == 0 || rows.len() >= max_rows {
+                continue;
+            }
+            let first = batch
+                .column(1)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0) as u64;
+            if first + n as u64 <= from_offset {
+                continue;
+            }
+            let skip = from_offset.saturating_sub(first) as usize;
+            let take = (n - skip).min(max_rows - rows.len());
+            extract_rows(&batch.slice(skip, take), text_column, &mut rows)?;
+        }
+        Ok(rows)
+    }
+
     /// Writes the whole hot buffer to a new Parquet file when it holds at least `min_rows` rows.
     /// Returns the number of rows moved.
     pub fn flush(&self, min_rows: u64) -> Result<u64> {
@@ -269,6 +318,94 @@ impl ColumnarStore {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(rows)
     }
+}
+
+/// One record as the vector indexer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRow {
+    pub offset: u64,
+    pub timestamp: i64,
+    pub host: String,
+    pub label: String,
+    pub text: String,
+}
+
+/// Columns a [`SourceRow`] needs besides the embedded text.
+const SOURCE_COLUMNS: [&str; 4] = ["_offset", "timestamp", "host", "label"];
+
+/// Text columns that may be embedded (`vector.field`).
+pub const EMBEDDABLE_COLUMNS: [&str; 7] = [
+    "message",
+    "host",
+    "location",
+    "component",
+    "label",
+    "severity",
+    "level",
+];
+
+fn read_cold_rows(
+    path: &Path,
+    skip: usize,
+    max_rows: usize,
+    text_column: &str,
+) -> Result<Vec<SourceRow>> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::internal)?;
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| {
+            let column = schema.column(i);
+            let name = column.name();
+            SOURCE_COLUMNS.contains(&name) || name == text_column
+        })
+        .collect();
+    let mask = ProjectionMask::leaves(schema, wanted);
+    let reader = builder
+        .with_projection(mask)
+        .with_offset(skip)
+        .with_limit(max_rows)
+        .with_batch_size(8192)
+        .build()
+        .map_err(Error::internal)?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        extract_rows(&batch.map_err(Error::internal)?, text_column, &mut rows)?;
+    }
+    Ok(rows)
+}
+
+fn extract_rows(batch: &RecordBatch, text_column: &str, out: &mut Vec<SourceRow>) -> Result<()> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int64Type;
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::Internal(format!("columnar batch lacks column {name}")))
+    };
+    let offsets = column("_offset")?.as_primitive::<Int64Type>();
+    let timestamps = column("timestamp")?.as_primitive::<Int64Type>();
+    let hosts = column("host")?.as_string::<i32>();
+    let labels = column("label")?.as_string::<i32>();
+    let texts = column(text_column)?.as_string::<i32>();
+    out.reserve(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        out.push(SourceRow {
+            offset: offsets.value(i) as u64,
+            timestamp: timestamps.value(i),
+            host: hosts.value(i).to_string(),
+            label: labels.value(i).to_string(),
+            // `level` is nullable: an absent value embeds as the empty text.
+            text: if texts.is_null(i) {
+                String::new()
+            } else {
+                texts.value(i).to_string()
+            },
+        });
+    }
+    Ok(())
 }
 
 fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {

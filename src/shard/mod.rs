@@ -7,6 +7,7 @@
 
 pub mod columnar;
 pub mod text;
+pub mod vector;
 pub mod watermark;
 
 use std::path::Path;

@@ -214,6 +214,41 @@ impl TextIndex {
         })
     }
 
+    /// The `_offset` of each address, from the fast field (no stored-document load).
+    pub fn offsets_of(&self, searcher: &Searcher, addresses: &[DocAddress]) -> Result<Vec<u64>> {
+        addresses
+            .iter()
+            .map(|a| {
+                let column = searcher
+                    .segment_reader(a.segment_ord)
+                    .fast_fields()
+                    .u64("_offset")
+                    .map_err(Error::internal)?;
+                column
+                    .first(a.doc_id)
+                    .ok_or_else(|| Error::internal("document without _offset"))
+            })
+            .collect()
+    }
+
+    /// The committed records at `offsets` (those not yet committed are left out).
+    pub fn records_at(&self, offsets: &[u64]) -> Result<Vec<(u64, LogRecord)>> {
+        let searcher = self.reader.searcher();
+        let mut found = Vec::with_capacity(offsets.len());
+        for &offset in offsets {
+            let term = tantivy::Term::from_field_u64(self.fields.offset, offset);
+            let query = TermQuery::new(term, IndexRecordOption::Basic);
+            let top = searcher
+                .search(&query, &TopDocs::with_limit(1).order_by_score())
+                .map_err(Error::internal)?;
+            if let Some((score, address)) = top.first() {
+                let hit = self.load_hit(&searcher, *score, *address)?;
+                found.push((offset, hit.record));
+            }
+        }
+        Ok(found)
+    }
+
     /// Loads the stored document at `address` of `searcher`'s snapshot.
     pub fn load_hit(
         &self,

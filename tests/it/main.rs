@@ -13,3 +13,7 @@ mod bad_input;
 
 /// The CLI: help, validate, gen determinism, load's reject report.
 mod cli;
+
+/// Vector search, hybrid search and the `/_query` orchestrator over real Loghub samples; the
+/// background indexer embeds each record exactly once across SIGKILL.
+mod vector;

@@ -132,3 +132,14 @@ pub fn sql_count(base: &str, query: &str) -> i64 {
         .as_i64()
         .unwrap_or_else(|| panic!("{query}: no count in {body}"))
 }
+
+/// Blocking GET of a text body (`/metrics`), returning (status, text).
+pub fn get_text(url: &str) -> (u16, String) {
+    let r = reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .expect("request sent");
+    let status = r.status().as_u16();
+    (status, r.text().unwrap_or_default())
+}

@@ -53,7 +53,12 @@ impl CacheConfig {
     /// Defaults overridden by whichever variables are set. `env` is passed in so tests
     /// control it (callers pass `std::env::vars().collect()`).
     pub fn from_env(env: &HashMap<String, String>) -> Result<Self> {
-        let mut config = Self::default();
+        Self::default().with_env(env)
+    }
+
+    /// `self` overridden by whichever variables are set.
+    pub fn with_env(self, env: &HashMap<String, String>) -> Result<Self> {
+        let mut config = self;
         if let Some(raw) = env.get(Self::ENV_ENABLED) {
             config.enabled = parse_bool(raw).ok_or_else(|| {
                 Error::Config(format!(
@@ -159,6 +164,16 @@ impl QueryEmbeddingCache {
                 })
                 .build()
         });
+        // Registered at zero so dashboards see the series before the first query.
+        for name in [
+            "chronik_embedding_cache_hits_total",
+            "chronik_embedding_cache_misses_total",
+            "chronik_embedding_cache_evictions_total",
+        ] {
+            metrics::counter!(name).increment(0);
+        }
+        metrics::gauge!("chronik_embedding_cache_size").set(0.0);
+        metrics::gauge!("chronik_embedding_cache_hit_ratio").set(0.0);
         Self { cache, counters }
     }
 

@@ -1,0 +1,253 @@
+//! Benchmark plans: SV-1 (query-embedding cache) and SV-2b/c (vectors, hybrid and the
+//! orchestrator at scale), plus what they share: an in-process node on a loopback port,
+//! generated data, timed HTTP requests and percentiles.
+//!
+//! Timings are end-to-end HTTP round trips on loopback, measured by the client, as a user
+//! would see them. Run them on a release build; debug timings are not benchmarks.
+
+pub mod sv1;
+pub mod sv2b;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::config::{ConfigOverrides, NodeConfig};
+use crate::dataset::LogFormat;
+use crate::dataset::generate::{GenOptions, generate};
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::router::{AppState, app};
+
+/// A node running inside this process, serving on an ephemeral loopback port.
+pub struct LocalNode {
+    pub node: Arc<Node>,
+    pub base: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LocalNode {
+    /// Starts a node on `data_dir`; `env` plays the role of the environment (`SV_*`,
+    /// `CHRONIK_*`) so a plan can pick the provider without touching the process env.
+    pub async fn start(data_dir: &Path, env: HashMap<String, String>) -> Result<Self> {
+        let overrides = ConfigOverrides {
+            data_dir: Some(data_dir.to_path_buf()),
+            listen: Some("127.0.0.1:0".into()),
+            node_id: None,
+        };
+        let config = NodeConfig::load(None, &env, &overrides)?;
+        let listener = tokio::net::TcpListener::bind(&config.api.listen).await?;
+        let addr = listener.local_addr()?;
+        let node = Node::start(config).await?;
+        let state = AppState::new(node.clone())?;
+        let server = tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        Ok(Self {
+            node,
+            base: format!("http://{addr}"),
+            server,
+        })
+    }
+
+    pub async fn stop(self) {
+        self.server.abort();
+        self.node.shutdown().await;
+    }
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir(plan: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sv-appliance-{plan}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Writes `lines` generated lines of `format` to `path`.
+pub async fn generate_file(path: &Path, format: LogFormat, lines: u64, seed: u64) -> Result<()> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        generate(
+            format,
+            &GenOptions {
+                lines,
+                seed,
+                ..GenOptions::default()
+            },
+            &mut out,
+        )?;
+        std::io::Write::flush(&mut out)?;
+        Ok(())
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// POSTs `body` to `url` once and returns the parsed answer (non-2xx is an error).
+pub async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Result<Value> {
+    let response = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(Error::internal)?;
+    let status = response.status();
+    let value: Value = response.json().await.map_err(Error::internal)?;
+    if !status.is_success() {
+        return Err(Error::internal(format!(
+            "{url} {body} answered {status}: {value}"
+        )));
+    }
+    Ok(value)
+}
+
+pub async fn get(client: &reqwest::Client, url: &str) -> Result<String> {
+    client
+        .get(url)
+        .send()
+        .await
+        .map_err(Error::internal)?
+        .text()
+        .await
+        .map_err(Error::internal)
+}
+
+/// Runs a request `iterations` times (after `warmup` unmeasured ones) and returns the
+/// latencies and the last answer.
+pub async fn timed(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    warmup: usize,
+    iterations: usize,
+) -> Result<(Vec<Duration>, Value)> {
+    let mut times = Vec::with_capacity(iterations);
+    let mut last = Value::Null;
+    for i in 0..warmup + iterations {
+        let started = Instant::now();
+        last = post(client, url, body).await?;
+        if i >= warmup {
+            times.push(started.elapsed());
+        }
+    }
+    Ok((times, last))
+}
+
+/// Median, 95th percentile and maximum in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+    pub count: usize,
+}
+
+pub fn summarise(times: &[Duration]) -> Summary {
+    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        if ms.is_empty() {
+            0.0
+        } else {
+            ms[((ms.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    Summary {
+        p50: at(0.5),
+        p95: at(0.95),
+        max: ms.last().copied().unwrap_or(0.0),
+        count: ms.len(),
+    }
+}
+
+pub fn print_header(first: &str) {
+    println!(
+        "{first:<52} {:>8} {:>10} {:>10} {:>10}",
+        "n", "p50 ms", "p95 ms", "max ms"
+    );
+}
+
+pub fn print_row(name: &str, times: &[Duration]) {
+    let s = summarise(times);
+    let name: String = name.chars().take(52).collect();
+    println!(
+        "{name:<52} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+        s.count, s.p50, s.p95, s.max
+    );
+}
+
+/// Sum of every sample of a Prometheus counter or gauge named `name` (any labels).
+pub fn metric_sum(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// This process's resident memory now and at its peak, in MiB (Linux).
+pub fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Polls `/_vector/{topic}/stats` until every record is embedded, printing progress.
+pub async fn wait_for_vectors(
+    client: &reqwest::Client,
+    base: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<u64> {
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        let stats: Value =
+            serde_json::from_str(&get(client, &format!("{base}/_vector/{topic}/stats")).await?)
+                .map_err(Error::internal)?;
+        let total = stats["total_vectors"].as_u64().unwrap_or(0);
+        let records = stats["records"].as_u64().unwrap_or(0);
+        if records > 0 && total >= records && !stats["loading"].as_bool().unwrap_or(true) {
+            return Ok(total);
+        }
+        if started.elapsed() > timeout {
+            return Err(Error::Timeout(format!(
+                "{topic}: {total} of {records} records embedded after {:.0} s",
+                timeout.as_secs_f64()
+            )));
+        }
+        if last_print.elapsed() > Duration::from_secs(10) {
+            println!(
+                "  embedding {topic}: {total}/{records} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The plan's semantic queries (SV-2b) and hybrid queries (SV-2c).
+pub const SEMANTIC_QUERIES: &[&str] = &[
+    "disk failure causing data loss",
+    "network connectivity between nodes",
+    "memory allocation kernel panic",
+    "process scheduling delay",
+    "hardware error correctable ECC",
+];
+pub const HYBRID_QUERIES: &[&str] = &["kernel panic memory fault", "network interface link down"];

@@ -1,0 +1,249 @@
+//! Candidate retrieval shared by `/_vector/*` and `/_query`: a topic's text top-k, its vector
+//! top-k, embedding a query through the cache, and record previews.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tantivy::query::Query;
+
+use crate::error::{Error, Result};
+use crate::node::{Node, Topic};
+use crate::record::LogRecord;
+use crate::router::es_query::QueryTranslator;
+use crate::shard::vector::filter::VectorFilter;
+
+/// One record found by a backend, with that backend's score (BM25 or cosine similarity).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Candidate {
+    pub partition: u32,
+    pub offset: u64,
+    pub score: f32,
+}
+
+/// Best first; equal scores by (partition, offset) so results are stable.
+pub fn sort_candidates(hits: &mut [Candidate]) {
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.partition.cmp(&b.partition))
+            .then(a.offset.cmp(&b.offset))
+    });
+}
+
+/// Characters of a record's text shown in results.
+pub const PREVIEW_CHARS: usize = 300;
+
+/// The partitions of `topic` to search: all, or the listed ones (each must exist).
+pub fn select_partitions(topic: &Topic, wanted: Option<&[u32]>) -> Result<Vec<usize>> {
+    let count = topic.partitions.len() as u32;
+    match wanted {
+        None => Ok((0..count as usize).collect()),
+        Some(list) => {
+            if let Some(bad) = list.iter().find(|&&p| p >= count) {
+                return Err(Error::bad_request(format!(
+                    "partition {bad} does not exist: topic {:?} has partitions 0..{}",
+                    topic.name,
+                    count - 1
+                )));
+            }
+            let mut ids: Vec<usize> = list.iter().map(|&p| p as usize).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(ids)
+        }
+    }
+}
+
+/// Runs `work` on each selected partition, spread over the cores, and concatenates results.
+fn per_partition<T: Send>(
+    partitions: &[usize],
+    work: impl Fn(usize) -> Result<Vec<T>> + Sync,
+) -> Result<Vec<T>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(partitions.len().max(1));
+    if workers <= 1 {
+        let mut all = Vec::new();
+        for &p in partitions {
+            all.extend(work(p)?);
+        }
+        return Ok(all);
+    }
+    let work = &work;
+    let results: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for &p in partitions.iter().skip(w).step_by(workers) {
+                        mine.extend(work(p)?);
+                    }
+                    Ok(mine)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::internal("search worker panicked")))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// Builds a text query from Elasticsearch DSL against `topic`'s schema.
+pub fn text_query(topic: &Topic, dsl: &Value) -> Result<Box<dyn Query>> {
+    let first = topic
+        .partitions
+        .first()
+        .ok_or_else(|| Error::internal("topic without partitions"))?;
+    QueryTranslator::new(first.shard.text()).dsl(dsl)
+}
+
+/// Tantivy query syntax (`error AND kernel`) against `topic`'s schema.
+pub fn text_query_string(topic: &Topic, q: &str) -> Result<Box<dyn Query>> {
+    let first = topic
+        .partitions
+        .first()
+        .ok_or_else(|| Error::internal("topic without partitions"))?;
+    QueryTranslator::new(first.shard.text()).query_string(q)
+}
+
+/// The best `k` text matches of `query` over the selected partitions, by BM25.
+pub fn text_top(
+    topic: &Topic,
+    query: &dyn Query,
+    k: usize,
+    partitions: &[usize],
+) -> Result<Vec<Candidate>> {
+    let mut hits = per_partition(partitions, |p| {
+        let partition = &topic.partitions[p];
+        let text = partition.shard.text();
+        let top = text.top(query, k)?;
+        let addresses: Vec<_> = top.hits.iter().map(|(_, a)| *a).collect();
+        let offsets = text.offsets_of(&top.searcher, &addresses)?;
+        Ok(top
+            .hits
+            .iter()
+            .zip(offsets)
+            .map(|((score, _), offset)| Candidate {
+                partition: partition.id,
+                offset,
+                score: *score,
+            })
+            .collect())
+    })?;
+    sort_candidates(&mut hits);
+    hits.truncate(k);
+    Ok(hits)
+}
+
+/// Vector hits of one topic and what the index looked like while searching.
+pub struct VectorTop {
+    pub hits: Vec<Candidate>,
+    pub total_vectors: u64,
+    /// Partitions whose index was still loading (their vectors are missing from `hits`).
+    pub loading_partitions: Vec<u32>,
+}
+
+pub fn require_vectors(topic: &Topic) -> Result<()> {
+    if topic.vector_enabled() {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "topic {:?} has no vector index (created with \"vector\": false, or the node has embedding.provider = \"none\")",
+            topic.name
+        )))
+    }
+}
+
+/// The `k` records most similar to `vector` passing `filter`, over the selected partitions.
+pub fn vector_top(
+    topic: &Topic,
+    vector: &[f32],
+    k: usize,
+    filter: &VectorFilter,
+    partitions: &[usize],
+) -> Result<VectorTop> {
+    require_vectors(topic)?;
+    let mut hits = per_partition(partitions, |p| {
+        let index = &topic.vectors[p];
+        Ok(index
+            .search(vector, k, filter)?
+            .into_iter()
+            .map(|s| Candidate {
+                partition: index.partition,
+                offset: s.offset,
+                score: s.score,
+            })
+            .collect())
+    })?;
+    sort_candidates(&mut hits);
+    hits.truncate(k);
+    let selected = partitions.iter().map(|&p| &topic.vectors[p]);
+    Ok(VectorTop {
+        hits,
+        total_vectors: selected.clone().map(|v| v.len()).sum(),
+        loading_partitions: selected
+            .filter(|v| v.is_loading())
+            .map(|v| v.partition)
+            .collect(),
+    })
+}
+
+/// The query's vector through the node's cache, and whether it came from the cache.
+pub async fn embed_query(node: &Node, text: &str) -> Result<(Arc<Vec<f32>>, bool)> {
+    let embedder = node.embedder.as_ref().ok_or_else(|| {
+        Error::bad_request("no embedding provider is configured (embedding.provider = \"none\")")
+    })?;
+    if text.trim().is_empty() {
+        return Err(Error::bad_request("query must not be empty"));
+    }
+    node.query_cache.get_or_embed(embedder.as_ref(), text).await
+}
+
+/// The stored records behind `hits`, keyed by (partition, offset). Records not yet committed
+/// to the text index (under a second old) are absent.
+pub fn load_records(topic: &Topic, hits: &[Candidate]) -> Result<HashMap<(u32, u64), LogRecord>> {
+    let mut by_partition: HashMap<u32, Vec<u64>> = HashMap::new();
+    for h in hits {
+        by_partition.entry(h.partition).or_default().push(h.offset);
+    }
+    let mut out = HashMap::new();
+    for (partition, offsets) in by_partition {
+        let text = topic.partitions[partition as usize].shard.text();
+        for (offset, record) in text.records_at(&offsets)? {
+            out.insert((partition, offset), record);
+        }
+    }
+    Ok(out)
+}
+
+/// A record's text cut to [`PREVIEW_CHARS`].
+pub fn preview(record: &LogRecord) -> String {
+    match record.message.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => record.message[..cut].to_string(),
+        None => record.message.clone(),
+    }
+}
+
+/// The fields shown with a hit: preview, host, timestamp, label.
+pub fn hit_fields(record: Option<&LogRecord>) -> Value {
+    match record {
+        Some(r) => json!({
+            "text_preview": preview(r),
+            "host": r.host,
+            "timestamp": r.timestamp,
+            "label": r.label,
+        }),
+        None => json!({}),
+    }
+}
