@@ -193,13 +193,8 @@ pub async fn print_sv2a_table(base: &str, topic: &str, iterations: usize) -> Res
     );
     for (q, size) in TEXT_QUERIES {
         let body = json!({ "q": q, "size": size });
-        let (times, response) = timed(
-            &client,
-            &format!("{base}/{topic}/_search"),
-            &body,
-            iterations,
-        )
-        .await?;
+        let url = format!("{base}/{topic}/_search");
+        let (times, response) = crate::bench::timed(&client, &url, &body, 1, iterations).await?;
         let hits = response["hits"]["total"]["value"].as_u64().unwrap_or(0);
         print_row(&format!("text {q:?} size={size}"), hits, &times);
     }
@@ -208,7 +203,8 @@ pub async fn print_sv2a_table(base: &str, topic: &str, iterations: usize) -> Res
             .replace("{MID}", &mid.to_string())
             .replace("thunderbird", &table);
         let body = json!({ "query": query });
-        let (times, response) = timed(&client, &format!("{base}/_sql"), &body, iterations).await?;
+        let (times, response) =
+            crate::bench::timed(&client, &format!("{base}/_sql"), &body, 1, iterations).await?;
         let rows = response["row_count"].as_u64().unwrap_or(0);
         print_row(&query, rows, &times);
     }
@@ -222,49 +218,13 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
 }
 
 async fn sql_scalar(client: &reqwest::Client, base: &str, query: &str) -> Result<i64> {
-    let (_, response) = timed(
-        client,
-        &format!("{base}/_sql"),
-        &json!({ "query": query }),
-        1,
-    )
-    .await?;
+    let response =
+        crate::bench::post(client, &format!("{base}/_sql"), &json!({ "query": query })).await?;
     response["rows"][0]
         .as_object()
         .and_then(|o| o.values().next())
         .and_then(Value::as_i64)
         .ok_or_else(|| Error::internal(format!("no scalar in {response}")))
-}
-
-/// Runs a request `iterations` times (after one warm-up) and returns the latencies.
-async fn timed(
-    client: &reqwest::Client,
-    url: &str,
-    body: &Value,
-    iterations: usize,
-) -> Result<(Vec<Duration>, Value)> {
-    let mut times = Vec::with_capacity(iterations);
-    let mut last = Value::Null;
-    for i in 0..=iterations {
-        let started = Instant::now();
-        let response = client
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .map_err(Error::internal)?;
-        let status = response.status();
-        last = response.json().await.map_err(Error::internal)?;
-        if !status.is_success() {
-            return Err(Error::internal(format!(
-                "{url} {body} answered {status}: {last}"
-            )));
-        }
-        if i > 0 {
-            times.push(started.elapsed());
-        }
-    }
-    Ok((times, last))
 }
 
 fn print_row(name: &str, hits: u64, times: &[Duration]) {

@@ -37,15 +37,17 @@ impl Topic {
     }
 }
 
-/// Partition for a record key: FNV-1a of the key bytes, mod the partition count. FNV is fixed by
-/// its definition, so the mapping never changes across versions or platforms (std's hasher may).
+/// FNV-1a (64-bit) of a byte stream. Fixed by its definition, so values stored on disk or used
+/// for placement never change across versions or platforms (std's hasher may).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Partition for a record key: FNV-1a of the key bytes, mod the partition count.
 pub fn partition_for_key(key: &str, partitions: u32) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % u64::from(partitions)) as u32
+    (fnv1a(key.bytes()) % u64::from(partitions)) as u32
 }
 
 /// Where a write landed, per partition.

@@ -56,18 +56,19 @@ pub fn select_partitions(topic: &Topic, wanted: Option<&[u32]>) -> Result<Vec<us
     }
 }
 
-/// Runs `work` on each selected partition, spread over the cores, and concatenates results.
-fn per_partition<T: Send>(
-    partitions: &[usize],
-    work: impl Fn(usize) -> Result<Vec<T>> + Sync,
+/// Runs `work` on each item (a partition, typically), spread over the cores with worker `w`
+/// taking every n-th item, and concatenates the results in worker order.
+pub fn in_parallel<I: Sync, T: Send>(
+    items: &[I],
+    work: impl Fn(&I) -> Result<Vec<T>> + Sync,
 ) -> Result<Vec<T>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(partitions.len().max(1));
+        .min(items.len().max(1));
     if workers <= 1 {
         let mut all = Vec::new();
-        for &p in partitions {
-            all.extend(work(p)?);
+        for item in items {
+            all.extend(work(item)?);
         }
         return Ok(all);
     }
@@ -77,8 +78,8 @@ fn per_partition<T: Send>(
             .map(|w| {
                 scope.spawn(move || {
                     let mut mine = Vec::new();
-                    for &p in partitions.iter().skip(w).step_by(workers) {
-                        mine.extend(work(p)?);
+                    for item in items.iter().skip(w).step_by(workers) {
+                        mine.extend(work(item)?);
                     }
                     Ok(mine)
                 })
@@ -124,7 +125,7 @@ pub fn text_top(
     k: usize,
     partitions: &[usize],
 ) -> Result<Vec<Candidate>> {
-    let mut hits = per_partition(partitions, |p| {
+    let mut hits = in_parallel(partitions, |&p| {
         let partition = &topic.partitions[p];
         let text = partition.shard.text();
         let top = text.top(query, k)?;
@@ -174,7 +175,7 @@ pub fn vector_top(
     partitions: &[usize],
 ) -> Result<VectorTop> {
     require_vectors(topic)?;
-    let mut hits = per_partition(partitions, |p| {
+    let mut hits = in_parallel(partitions, |&p| {
         let index = &topic.vectors[p];
         Ok(index
             .search(vector, k, filter)?

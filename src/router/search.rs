@@ -165,48 +165,17 @@ fn search_topics(
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p)))
         .collect();
     let shards = partitions.len();
-    // Partitions are independent indexes: search them on all cores, each worker taking every
-    // n-th partition, then merge.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(shards.max(1));
     let query = query.as_ref();
     let k = from + size;
-    let per_worker: Vec<Result<Vec<PartitionTop>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let mine: Vec<_> = partitions
-                    .iter()
-                    .skip(w)
-                    .step_by(workers)
-                    .copied()
-                    .collect();
-                scope.spawn(move || {
-                    let mut tops = Vec::with_capacity(mine.len());
-                    for (topic, p) in mine {
-                        let top = p.shard.text().top(query, k)?;
-                        tops.push(PartitionTop {
-                            topic,
-                            partition: p,
-                            top,
-                        });
-                    }
-                    Ok(tops)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::internal("search worker panicked")))
-            })
-            .collect()
-    });
-    let mut tops = Vec::with_capacity(shards);
-    for result in per_worker {
-        tops.extend(result?);
-    }
+    // Partitions are independent indexes: search them on all cores, then merge.
+    let tops = crate::router::retrieve::in_parallel(&partitions, |&(topic, p)| {
+        let top = p.shard.text().top(query, k)?;
+        Ok(vec![PartitionTop {
+            topic,
+            partition: p,
+            top,
+        }])
+    })?;
     let total: u64 = tops.iter().map(|t| t.top.total).sum();
     // Merge (score, partition, address) candidates; ties broken by position so equal scores
     // come back in a stable order. Only the final page's documents are loaded.

@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -26,18 +26,12 @@ pub struct VectorEntry {
     pub vector: Vec<f32>,
 }
 
-/// FNV-1a 64 of a text: fixed by definition, so hashes in the log stay valid across versions.
+/// FNV-1a of a text: fixed by definition, so hashes in the log stay valid across versions.
 pub fn text_hash(text: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    crate::node::fnv1a(text.bytes())
 }
 
 pub struct VectorLog {
-    path: PathBuf,
     file: File,
     dims: usize,
 }
@@ -97,11 +91,7 @@ impl VectorLog {
             file.sync_all()?;
         }
         file.seek(SeekFrom::End(0))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            file,
-            dims,
-        })
+        Ok(Self { file, dims })
     }
 
     /// Appends one frame holding `entries` and fsyncs it.
@@ -144,10 +134,6 @@ impl VectorLog {
         drop(out);
         self.file.sync_data()?;
         Ok(())
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -331,16 +331,10 @@ impl VectorIndex {
 
 /// Adds a logged entry to the table; see [`MetaTable::push`].
 fn push_entry(meta: &mut MetaTable, e: &VectorEntry) -> Option<u64> {
-    let vector_hash = e.same_as.is_none().then(|| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for x in &e.vector {
-            for b in x.to_bits().to_le_bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-        h
-    });
+    let vector_hash = e
+        .same_as
+        .is_none()
+        .then(|| crate::node::fnv1a(e.vector.iter().flat_map(|x| x.to_bits().to_le_bytes())));
     meta.push(e, vector_hash)
 }
 
