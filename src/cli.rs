@@ -38,6 +38,57 @@ pub enum Command {
     Bench(BenchCommand),
     /// Offline demo: one node, generated Thunderbird-like data, the plan's SV-2a queries timed.
     Demo(DemoArgs),
+    /// A cluster of node processes on this machine: up, status, kill, restart, down.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start N node processes on loopback ports (data and logs under --dir) and wait until
+    /// the metadata group and every partition have a leader.
+    Up {
+        /// Number of local nodes.
+        #[arg(long, value_name = "N")]
+        local: usize,
+        #[arg(long, default_value = "./sv-cluster")]
+        dir: PathBuf,
+        /// Default partitions per topic.
+        #[arg(long, default_value_t = 6)]
+        partitions: u32,
+        /// Seconds to wait for leaders.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Members, group leaders, and each replica's applied index and lag.
+    Status {
+        #[arg(long, default_value = "./sv-cluster")]
+        dir: PathBuf,
+        /// Print the JSON from `/_cluster/status` instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SIGKILL node N (a crash: nothing is flushed).
+    Kill {
+        node: u64,
+        #[arg(long, default_value = "./sv-cluster")]
+        dir: PathBuf,
+    },
+    /// Stop node N if it runs and start it again; waits until the cluster is formed.
+    Restart {
+        node: u64,
+        #[arg(long, default_value = "./sv-cluster")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Stop every node (data kept unless --purge).
+    Down {
+        #[arg(long, default_value = "./sv-cluster")]
+        dir: PathBuf,
+        #[arg(long)]
+        purge: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +295,10 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             runtime()?.block_on(crate::demo::run(options))
         }
+        Command::Cluster(command) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(cluster_command(command))
+        }
         Command::Validate(args) => {
             let config = NodeConfig::load(
                 Some(&args.config),
@@ -280,13 +335,50 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.api.listen)))?;
     let addr = listener.local_addr()?;
-    let node = Node::start(config).await?;
+    // Bound before the node starts so a taken port fails fast, and so peers can reach the
+    // raft groups as soon as they exist.
+    let raft_listener = if config.cluster.is_clustered() {
+        let raft_addr = &config.cluster.raft_listen;
+        Some(
+            tokio::net::TcpListener::bind(raft_addr)
+                .await
+                .map_err(|e| Error::Config(format!("cannot listen on {raft_addr}: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let node = Node::start_with(config, |node| {
+        if let Some(listener) = raft_listener {
+            let internal = crate::cluster::rpc::app(node.clone());
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, internal)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "raft port stopped");
+                }
+            });
+        }
+    })
+    .await?;
     let state = AppState::new(node.clone())?;
     tracing::info!(%addr, data_dir = %node.config.data_dir.display(), "sv-appliance node serving");
     eprintln!("sv-appliance: API on http://{addr}");
+    if node.config.cluster.is_clustered() {
+        eprintln!(
+            "sv-appliance: node {} raft on {}",
+            node.config.node_id, node.config.cluster.raft_listen
+        );
+    }
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop_tx.send(true);
     node.shutdown().await;
     Ok(())
 }
@@ -361,4 +453,69 @@ async fn load_command(args: LoadArgs) -> Result<()> {
     let summary = load(&options).await?;
     print!("{}", summary.render());
     Ok(())
+}
+
+async fn cluster_command(command: ClusterCommand) -> Result<()> {
+    use crate::cluster::local::{LocalCluster, render_status};
+    use std::time::Duration;
+    match command {
+        ClusterCommand::Up {
+            local,
+            dir,
+            partitions,
+            timeout,
+        } => {
+            let started = Instant::now();
+            let cluster = LocalCluster::up(&dir, local, partitions)?;
+            let status = cluster.wait_formed(Duration::from_secs(timeout)).await?;
+            println!(
+                "local cluster of {local} formed in {:.2} s (data and logs in {})",
+                started.elapsed().as_secs_f64(),
+                cluster.dir.display()
+            );
+            for n in &cluster.nodes {
+                println!("  node {}: api {}  raft {}", n.id, n.base_url(), n.raft);
+            }
+            print!("{}", render_status(&status));
+            Ok(())
+        }
+        ClusterCommand::Status { dir, json } => {
+            let cluster = LocalCluster::load(&dir)?;
+            let status = cluster.status_from(&reqwest::Client::new()).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).map_err(Error::internal)?
+                );
+            } else {
+                print!("{}", render_status(&status));
+            }
+            Ok(())
+        }
+        ClusterCommand::Kill { node, dir } => {
+            let mut cluster = LocalCluster::load(&dir)?;
+            let i = cluster.index(node)?;
+            cluster.kill(i)?;
+            println!("node {node} killed (SIGKILL)");
+            Ok(())
+        }
+        ClusterCommand::Restart { node, dir, timeout } => {
+            let mut cluster = LocalCluster::load(&dir)?;
+            let i = cluster.index(node)?;
+            let started = Instant::now();
+            cluster.restart(i)?;
+            cluster.wait_formed(Duration::from_secs(timeout)).await?;
+            println!(
+                "node {node} restarted and caught up in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        ClusterCommand::Down { dir, purge } => {
+            let mut cluster = LocalCluster::load(&dir)?;
+            cluster.down(purge)?;
+            println!("local cluster in {} stopped", dir.display());
+            Ok(())
+        }
+    }
 }

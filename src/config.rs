@@ -21,6 +21,41 @@ pub struct NodeConfig {
     pub query: QueryConfig,
     pub embedding: crate::embed::EmbeddingConfig,
     pub vector: VectorConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// Cluster membership as this node sees it. No members = a single node that opens no raft port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Where this node accepts raft and cluster-internal calls.
+    pub raft_listen: String,
+    /// Shared secret every cluster-internal request must carry.
+    pub token: String,
+    /// Replicas per partition.
+    pub replication_factor: usize,
+    /// Every voter, this node included; the same list on every node.
+    pub members: Vec<ClusterMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterMember {
+    pub id: u64,
+    /// Raft and internal address peers dial (host name or IP, with port).
+    pub raft: String,
+    /// HTTP API address clients and `cluster status` use.
+    pub api: String,
+}
+
+impl ClusterConfig {
+    pub fn is_clustered(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    pub fn member(&self, id: u64) -> Option<&ClusterMember> {
+        self.members.iter().find(|m| m.id == id)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +144,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("SV_HNSW_M", "vector.m"),
     ("SV_HNSW_EF_CONSTRUCTION", "vector.ef_construction"),
     ("SV_HNSW_EF_SEARCH", "vector.ef_search"),
+    ("SV_RAFT_LISTEN", "cluster.raft_listen"),
+    ("SV_CLUSTER_TOKEN", "cluster.token"),
+    ("SV_REPLICATION_FACTOR", "cluster.replication_factor"),
 ];
 
 impl NodeConfig {
@@ -129,7 +167,13 @@ impl NodeConfig {
         }
         for (var, key) in ENV_KEYS {
             if let Some(raw) = env.get(*var) {
-                set_key(&mut merged, key, parse_scalar(raw))
+                // A token is text even when it happens to look like a number.
+                let value = if *key == "cluster.token" {
+                    toml::Value::String(raw.clone())
+                } else {
+                    parse_scalar(raw)
+                };
+                set_key(&mut merged, key, value)
                     .map_err(|e| Error::Config(format!("{var}: {e}")))?;
             }
         }
@@ -209,6 +253,53 @@ impl NodeConfig {
         }
         if v.dump_every == 0 {
             return bad("vector.dump_every must be positive".into());
+        }
+        self.validate_cluster()
+    }
+
+    fn validate_cluster(&self) -> Result<()> {
+        let c = &self.cluster;
+        if !c.is_clustered() {
+            return Ok(());
+        }
+        let bad = |msg: String| Err(Error::Config(msg));
+        let mut ids: Vec<u64> = c.members.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != c.members.len() || ids.contains(&0) {
+            return bad("cluster.members must have distinct ids, each at least 1".into());
+        }
+        if c.member(self.node_id).is_none() {
+            return bad(format!(
+                "cluster.members does not list this node (node_id {})",
+                self.node_id
+            ));
+        }
+        if c.raft_listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "cluster.raft_listen {:?} is not an address like 0.0.0.0:7092",
+                c.raft_listen
+            ));
+        }
+        if c.token.len() < 16 {
+            return bad("cluster.token must be at least 16 characters (the same on every member; `sv-appliance up` generates one)".into());
+        }
+        if c.replication_factor != c.members.len() {
+            // Every node holds every partition, so any node answers every query from its own
+            // replicas. Fewer replicas need queries fanned out to the owners, not built yet.
+            return bad(format!(
+                "cluster.replication_factor must equal the number of members ({}) in this version, got {}: placing partitions on a subset of nodes needs cross-node query fan-out, which is not built yet",
+                c.members.len(),
+                c.replication_factor
+            ));
+        }
+        for m in &c.members {
+            if !m.raft.contains(':') || !m.api.contains(':') {
+                return bad(format!(
+                    "cluster member {}: raft {:?} and api {:?} must be host:port",
+                    m.id, m.raft, m.api
+                ));
+            }
         }
         Ok(())
     }
@@ -291,5 +382,38 @@ mod tests {
         std::fs::write(&file, "bogus_key = 1\n").unwrap();
         let err = NodeConfig::load(Some(&file), &HashMap::new(), &Default::default()).unwrap_err();
         assert!(err.to_string().contains("bogus_key"), "{err}");
+    }
+
+    #[test]
+    fn cluster_settings_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        let members = "members = [{ id = 1, raft = \"h1:7092\", api = \"h1:6092\" }, { id = 2, raft = \"h2:7092\", api = \"h2:6092\" }, { id = 3, raft = \"h3:7092\", api = \"h3:6092\" }]";
+        let load = |body: &str| {
+            std::fs::write(&file, body).unwrap();
+            NodeConfig::load(Some(&file), &HashMap::new(), &Default::default())
+        };
+        let good = format!("node_id = 2\n[cluster]\ntoken = \"0123456789abcdef\"\n{members}\n");
+        let c = load(&good).unwrap();
+        assert!(c.cluster.is_clustered());
+        assert_eq!(c.cluster.member(2).unwrap().raft, "h2:7092");
+        let err = load(&good.replace("node_id = 2", "node_id = 4")).unwrap_err();
+        assert!(err.to_string().contains("does not list this node"), "{err}");
+        let err = load(&good.replace("0123456789abcdef", "short")).unwrap_err();
+        assert!(err.to_string().contains("cluster.token"), "{err}");
+        let err = load(&format!("{good}replication_factor = 1\n")).unwrap_err();
+        assert!(err.to_string().contains("replication_factor"), "{err}");
+        let err = load(&good.replace("id = 3", "id = 2")).unwrap_err();
+        assert!(err.to_string().contains("distinct"), "{err}");
+        // A numeric-looking token from the environment stays text.
+        let env = HashMap::from([(
+            "SV_CLUSTER_TOKEN".to_string(),
+            "12345678901234567890".to_string(),
+        )]);
+        std::fs::write(&file, &good).unwrap();
+        let c = NodeConfig::load(Some(&file), &env, &Default::default()).unwrap();
+        assert_eq!(c.cluster.token, "12345678901234567890");
+        // No members: a single node, whatever the rest says.
+        assert!(!load("node_id = 1\n").unwrap().cluster.is_clustered());
     }
 }

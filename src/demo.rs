@@ -72,7 +72,7 @@ pub async fn run(options: DemoOptions) -> Result<()> {
         work.display()
     );
     println!(
-        "not built yet: the 3-node cluster (SV-3/4), the report page; `bench sv1` and `bench sv2b` run the vector plans at full size"
+        "not built yet: the demo on a 3-node cluster and the SV-3/4 plans (the cluster itself runs with `cluster up --local 3`), the report page; `bench sv1` and `bench sv2b` run the vector plans at full size"
     );
     if cfg!(debug_assertions) {
         println!(

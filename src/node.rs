@@ -8,20 +8,21 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use crate::cluster::meta::{MetaGroup, TopicMeta};
-use crate::cluster::partition::Partition;
-use crate::cluster::types::{Appended, MetaResponse};
+use crate::cluster::Members;
+use crate::cluster::meta::{MetaGroup, TopicMeta, place_replicas};
+use crate::cluster::network::{PeerClient, partition_group};
+use crate::cluster::partition::{Partition, PartitionPlacement};
+use crate::cluster::types::{MetaCommand, MetaResponse, NodeId};
 use crate::config::NodeConfig;
 use crate::embed::{Embedder, QueryEmbeddingCache};
 use crate::error::{Error, Result};
-use crate::record::LogRecord;
 use crate::shard::ShardStats;
 use crate::shard::vector::indexer::{self, IndexerHandle, IndexerSettings};
 use crate::shard::vector::{IndexIdentity, VectorIndex};
 
 /// Records per raft entry: large enough to amortise the fsync, small enough to keep one apply
 /// short so text-index commits are not held up.
-const RECORDS_PER_ENTRY: usize = 8192;
+pub(crate) const RECORDS_PER_ENTRY: usize = 8192;
 
 /// A topic opened on this node.
 pub struct Topic {
@@ -69,7 +70,9 @@ pub struct TopicStats {
 
 pub struct Node {
     pub config: NodeConfig,
-    meta: MetaGroup,
+    pub(crate) meta: MetaGroup,
+    /// HTTP client for raft and internal calls to peers (carries the cluster token).
+    pub(crate) peers: PeerClient,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic opening so two requests never open the same partitions twice.
     open_lock: tokio::sync::Mutex<()>,
@@ -84,16 +87,33 @@ impl Node {
     /// Opens everything under `config.data_dir`, replaying committed log entries the shards
     /// lack, and starts the checkpoint task.
     pub async fn start(config: NodeConfig) -> Result<Arc<Self>> {
+        Self::start_with(config, |_| {}).await
+    }
+
+    /// Like [`Node::start`], calling `on_created` with the node before its groups open, so
+    /// the raft port can serve peers while this node replays and joins.
+    pub async fn start_with(
+        config: NodeConfig,
+        on_created: impl FnOnce(&Arc<Self>),
+    ) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::Config(format!(
                 "cannot create data_dir {}: {e}",
                 config.data_dir.display()
             ))
         })?;
+        let addresses = config
+            .cluster
+            .members
+            .iter()
+            .map(|m| (m.id, m.raft.clone()))
+            .collect();
+        let peers = PeerClient::new(&config.cluster.token, addresses);
         let meta = MetaGroup::open(
             &config.data_dir.join("meta"),
             config.node_id,
-            &config.api.listen,
+            &voters(&config),
+            &peers,
         )
         .await?;
         let embedder = config.embedding.build()?;
@@ -101,17 +121,41 @@ impl Node {
         let node = Arc::new(Self {
             config,
             meta,
+            peers,
             topics: RwLock::new(HashMap::new()),
             open_lock: tokio::sync::Mutex::new(()),
             embedder,
             query_cache,
             indexers: parking_lot::Mutex::new(Vec::new()),
         });
+        on_created(&node);
         for topic in node.meta.topics() {
             node.open_topic(&topic).await?;
         }
         node.clone().spawn_checkpoints();
+        if node.config.cluster.is_clustered() {
+            node.clone().spawn_topic_watcher();
+        }
         Ok(node)
+    }
+
+    /// Opens topics created through another node: the metadata group replicates them here.
+    fn spawn_topic_watcher(self: Arc<Self>) {
+        let weak = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let Some(node) = weak.upgrade() else { break };
+                let opened: Vec<String> = node.topics.read().keys().cloned().collect();
+                for meta in node.meta.topics() {
+                    if !opened.contains(&meta.name)
+                        && let Err(e) = node.open_topic(&meta).await
+                    {
+                        tracing::error!(topic = %meta.name, error = %e, "cannot open topic");
+                    }
+                }
+            }
+        });
     }
 
     fn spawn_checkpoints(self: Arc<Self>) {
@@ -160,11 +204,35 @@ impl Node {
         }
         let dir = self.config.data_dir.join("topics").join(&meta.name);
         let mut partitions = Vec::with_capacity(meta.partitions as usize);
+        let all_voters = voters(&self.config);
         for id in 0..meta.partitions {
             let pdir = dir.join(format!("p{id}"));
-            partitions.push(
-                Partition::open(&pdir, id, self.config.node_id, &self.config.api.listen).await?,
-            );
+            let replicas: Members = match meta.replicas.get(id as usize) {
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|r| all_voters.get(r).map(|n| (*r, n.clone())))
+                    .collect(),
+                None => all_voters.clone(),
+            };
+            if !replicas.contains_key(&self.config.node_id) {
+                return Err(Error::Internal(format!(
+                    "topic {:?} partition {id} is not placed on node {}; this version keeps every partition on every member",
+                    meta.name, self.config.node_id
+                )));
+            }
+            let group = partition_group(&meta.name, id);
+            let placement = PartitionPlacement {
+                node_id: self.config.node_id,
+                preferred_leader: meta
+                    .replicas
+                    .get(id as usize)
+                    .and_then(|r| r.first())
+                    .is_some_and(|&first| first == self.config.node_id),
+                replicas: &replicas,
+                group: &group,
+                peers: &self.peers,
+            };
+            partitions.push(Partition::open(&pdir, id, placement).await?);
         }
         let embedded = meta.vector.unwrap_or(self.config.vector.enabled);
         let mut vectors = Vec::new();
@@ -218,7 +286,19 @@ impl Node {
                 "partitions must be 1..=1024, got {partitions}"
             )));
         }
-        let (meta, created) = match self.meta.create_topic(name, partitions, vector).await? {
+        let members: Vec<NodeId> = voters(&self.config).keys().copied().collect();
+        let replicas = if self.config.cluster.is_clustered() {
+            place_replicas(partitions, &members, self.config.cluster.replication_factor)
+        } else {
+            Vec::new()
+        };
+        let command = MetaCommand::CreateTopic {
+            name: name.to_string(),
+            partitions,
+            replicas,
+            vector,
+        };
+        let (meta, created) = match self.meta_propose(command).await? {
             MetaResponse::TopicCreated(meta) => (meta, true),
             MetaResponse::TopicExists(existing) => {
                 if existing.partitions != partitions {
@@ -257,48 +337,6 @@ impl Node {
         let mut topics: Vec<Arc<Topic>> = self.topics.read().values().cloned().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics
-    }
-
-    /// Writes records to their partitions; returns when every batch is committed and applied.
-    pub async fn write(&self, topic: &str, records: Vec<LogRecord>) -> Result<Vec<PartitionWrite>> {
-        let topic = self.topic(topic)?;
-        let n = topic.partitions.len() as u32;
-        let mut by_partition: Vec<Vec<LogRecord>> = vec![Vec::new(); n as usize];
-        for record in records {
-            by_partition[partition_for_key(&record.host, n) as usize].push(record);
-        }
-        let mut writes = Vec::new();
-        for (pid, mut records) in by_partition.into_iter().enumerate() {
-            let partition = &topic.partitions[pid];
-            while !records.is_empty() {
-                let rest = records.split_off(records.len().min(RECORDS_PER_ENTRY));
-                let chunk = std::mem::replace(&mut records, rest);
-                writes.push(async move { (partition.id, partition.write(chunk).await) });
-            }
-        }
-        let mut results: Vec<PartitionWrite> = Vec::new();
-        let mut first_error = None;
-        for (partition, result) in futures::future::join_all(writes).await {
-            match result {
-                Ok(Appended { base_offset, count }) => results.push(PartitionWrite {
-                    partition,
-                    base_offset,
-                    count,
-                }),
-                Err(e) => first_error = first_error.or(Some(e)),
-            }
-        }
-        metrics::counter!("chronik_ingest_records_total")
-            .increment(results.iter().map(|w| w.count).sum());
-        match first_error {
-            // Some partitions may have committed: the error says so, so a client can retry knowing
-            // a retry of the whole batch can duplicate the committed part.
-            Some(e) => Err(Error::Unavailable(format!(
-                "write partly failed ({} partition batches committed): {e}",
-                results.len()
-            ))),
-            None => Ok(results),
-        }
     }
 
     pub fn topic_stats(&self, topic: &Topic) -> TopicStats {
@@ -341,6 +379,34 @@ impl Node {
             }
         }
         let _ = self.meta.raft.shutdown().await;
+    }
+}
+
+/// Voters of every group: the configured members (dialled on their raft port), or this node
+/// alone.
+pub fn voters(config: &NodeConfig) -> Members {
+    use openraft::BasicNode;
+    if config.cluster.is_clustered() {
+        config
+            .cluster
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    BasicNode {
+                        addr: m.raft.clone(),
+                    },
+                )
+            })
+            .collect()
+    } else {
+        Members::from([(
+            config.node_id,
+            BasicNode {
+                addr: config.api.listen.clone(),
+            },
+        )])
     }
 }
 

@@ -17,9 +17,11 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::log_store::{LogStore, write_atomically};
-use crate::cluster::network::NoPeers;
-use crate::cluster::types::{MetaCommand, MetaRaft, MetaRaftTypes, MetaResponse, NodeId};
-use crate::cluster::{initialize_single_voter, raft_config};
+use crate::cluster::network::{HttpNetwork, META_GROUP, PeerClient};
+use crate::cluster::types::{
+    MetaCommand, MetaRaft, MetaRaftTypes, MetaResponse, NodeId, WriteOutcome,
+};
+use crate::cluster::{Members, initialize_members, raft_config};
 use crate::error::{Error, Result};
 
 type C = MetaRaftTypes;
@@ -31,6 +33,26 @@ pub struct TopicMeta {
     /// Whether records are embedded; `None` follows the node's `vector.enabled`.
     #[serde(default)]
     pub vector: Option<bool>,
+    /// Replica node ids per partition, preferred leader first (empty: this node alone).
+    #[serde(default)]
+    pub replicas: Vec<Vec<NodeId>>,
+}
+
+/// Replicas of each of `partitions` over `members` (sorted ids): partition `p` starts at the
+/// `p`-th member and takes the next `replication_factor`, so preferred leaders (the first
+/// replica) rotate over the members and leadership is spread evenly.
+pub fn place_replicas(
+    partitions: u32,
+    members: &[NodeId],
+    replication_factor: usize,
+) -> Vec<Vec<NodeId>> {
+    if members.is_empty() {
+        return Vec::new();
+    }
+    let rf = replication_factor.clamp(1, members.len());
+    (0..partitions as usize)
+        .map(|p| (0..rf).map(|i| members[(p + i) % members.len()]).collect())
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -46,6 +68,7 @@ impl MetaState {
             MetaCommand::CreateTopic {
                 name,
                 partitions,
+                replicas,
                 vector,
             } => match self.topics.get(name) {
                 Some(t) => MetaResponse::TopicExists(t.clone()),
@@ -54,6 +77,7 @@ impl MetaState {
                         name: name.clone(),
                         partitions: *partitions,
                         vector: *vector,
+                        replicas: replicas.clone(),
                     };
                     self.topics.insert(name.clone(), topic.clone());
                     MetaResponse::TopicCreated(topic)
@@ -189,14 +213,20 @@ pub struct MetaGroup {
 }
 
 impl MetaGroup {
-    pub async fn open(dir: &Path, node_id: NodeId, api_addr: &str) -> Result<Self> {
+    pub async fn open(
+        dir: &Path,
+        node_id: NodeId,
+        members: &Members,
+        peers: &PeerClient,
+    ) -> Result<Self> {
         let sm = MetaStateMachine::open(dir)?;
         let state = sm.state.clone();
         let log = LogStore::<C>::open(&dir.join("raft"))?;
-        let raft = MetaRaft::new(node_id, raft_config()?, NoPeers, log, sm)
+        let network = HttpNetwork::new(peers.clone(), META_GROUP);
+        let raft = MetaRaft::new(node_id, raft_config()?, network, log, sm)
             .await
             .map_err(Error::internal)?;
-        initialize_single_voter(&raft, node_id, api_addr).await?;
+        initialize_members(&raft, members).await?;
         Ok(Self { raft, state })
     }
 
@@ -208,26 +238,43 @@ impl MetaGroup {
         self.state.read().topics.get(name).cloned()
     }
 
-    pub async fn create_topic(
-        &self,
-        name: &str,
-        partitions: u32,
-        vector: Option<bool>,
-    ) -> Result<MetaResponse> {
-        let command = MetaCommand::CreateTopic {
-            name: name.to_string(),
-            partitions,
-            vector,
-        };
-        let response = self
-            .raft
-            .client_write(command)
-            .await
-            .map_err(|e| Error::Unavailable(format!("metadata group could not commit: {e}")))?;
-        Ok(response.data)
+    /// Proposes `command` on this node; `NotLeader` when another node leads the group.
+    pub async fn propose(&self, command: MetaCommand) -> Result<WriteOutcome<MetaResponse>> {
+        match self.raft.client_write(command).await {
+            Ok(response) => Ok(WriteOutcome::Applied(response.data)),
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::ClientWriteError::ForwardToLeader(f),
+            )) => Ok(WriteOutcome::NotLeader(f.leader_id)),
+            Err(e) => Err(Error::Unavailable(format!(
+                "metadata group could not commit: {e}"
+            ))),
+        }
     }
 
     pub fn has_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader.is_some()
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_rotate_so_leaders_spread() {
+        let placed = place_replicas(6, &[1, 2, 3], 3);
+        assert_eq!(placed[0], vec![1, 2, 3]);
+        assert_eq!(placed[1], vec![2, 3, 1]);
+        assert_eq!(placed[5], vec![3, 1, 2]);
+        let mut leaders = [0; 4];
+        for r in &placed {
+            leaders[r[0] as usize] += 1;
+        }
+        assert_eq!(&leaders[1..], &[2, 2, 2], "two preferred leaders per node");
+        assert_eq!(place_replicas(2, &[1, 2, 3], 1), vec![vec![1], vec![2]]);
     }
 }

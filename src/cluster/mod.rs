@@ -1,15 +1,19 @@
 //! Raft: the on-disk log every group shares, the metadata group, and one group per partition.
 //!
-//! Every group runs with this node as its only voter until cluster mode adds peers; the write
-//! path (client write → fsynced log → commit → apply to the shard) is already the clustered one.
+//! A single node is the only voter of every group. In a cluster every member votes in the
+//! metadata group and in every partition group (replication factor = members), and raft
+//! messages travel over HTTP on the raft port (`network.rs`, `rpc.rs`).
 
 // openraft's `StorageError` is large and its size is not ours to choose.
 #![allow(clippy::result_large_err)]
 
+pub mod coordinator;
+pub mod local;
 pub mod log_store;
 pub mod meta;
 pub mod network;
 pub mod partition;
+pub mod rpc;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -30,7 +34,9 @@ pub fn raft_config() -> Result<Arc<Config>> {
         election_timeout_min: 500,
         election_timeout_max: 1000,
         snapshot_policy: SnapshotPolicy::Never,
-        max_payload_entries: 64,
+        // A partition entry holds up to 8,192 records (~2 MB of JSON), and openraft gives an
+        // append request one heartbeat interval: 4 entries keep a request under ~8 MB.
+        max_payload_entries: 4,
         ..Default::default()
     };
     Ok(Arc::new(
@@ -40,27 +46,23 @@ pub fn raft_config() -> Result<Arc<Config>> {
     ))
 }
 
-/// Makes this node the single voter of a new group; a no-op for a group that already exists.
-pub async fn initialize_single_voter<C>(
-    raft: &Raft<C>,
-    node_id: NodeId,
-    api_addr: &str,
-) -> Result<()>
+/// Voters of a group: node id → the address peers dial (the raft port in a cluster; the API
+/// address for a single node, which never dials anyone).
+pub type Members = BTreeMap<NodeId, BasicNode>;
+
+/// Initializes a pristine group with `members` as voters; returns whether this call did it
+/// (false when the group already existed). Every member may call this with the same
+/// members: openraft treats that as one initialization.
+pub async fn initialize_members<C>(raft: &Raft<C>, members: &Members) -> Result<bool>
 where
     C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
 {
     if raft.is_initialized().await.map_err(Error::internal)? {
-        return Ok(());
+        return Ok(false);
     }
-    let members = BTreeMap::from([(
-        node_id,
-        BasicNode {
-            addr: api_addr.to_string(),
-        },
-    )]);
-    match raft.initialize(members).await {
-        Ok(()) => Ok(()),
-        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+    match raft.initialize(members.clone()).await {
+        Ok(()) => Ok(true),
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(false),
         Err(e) => Err(Error::internal(e)),
     }
 }

@@ -1,72 +1,202 @@
-//! Raft transport between nodes. A single-node deployment has no peers, so every group is a
-//! one-voter group and openraft never opens a connection; cluster mode replaces this with the
-//! HTTP transport on the raft port.
+//! Raft transport between nodes: every raft RPC is an HTTP POST to the peer's raft port,
+//! carrying the group it belongs to and the cluster token. A single node has no peers, so
+//! openraft never dials anyone and the same transport costs nothing there.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, RaftTypeConfig};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::types::NodeId;
 
-/// Reports every peer as unreachable: correct for a node configured without peers.
-#[derive(Debug, Clone, Default)]
-pub struct NoPeers;
+/// Header carrying the shared cluster token on every internal request.
+pub const TOKEN_HEADER: &str = "x-sv-cluster-token";
 
-#[derive(Debug, thiserror::Error)]
-#[error("node {0} is not reachable: this node runs without peers")]
-struct NoPeer(NodeId);
+/// The body of a raft RPC: which group, and openraft's request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupRpc<T> {
+    pub group: String,
+    pub rpc: T,
+}
 
-impl<C> RaftNetworkFactory<C> for NoPeers
+/// Group name of the metadata raft group.
+pub const META_GROUP: &str = "meta";
+
+/// Group name of a partition's raft group.
+pub fn partition_group(topic: &str, partition: u32) -> String {
+    format!("{topic}/{partition}")
+}
+
+/// One HTTP client shared by every group of the node (connection pooling per peer), with the
+/// address of each peer as this node's config names it.
+#[derive(Clone)]
+pub struct PeerClient {
+    pub http: reqwest::Client,
+    pub token: Arc<str>,
+    /// Raft address per member id from the local config. Raft membership also records an
+    /// address, written by whichever node initialized the group; the local config wins, so
+    /// an operator can re-address a peer (or route it through a proxy) by editing one file.
+    addresses: Arc<HashMap<NodeId, String>>,
+}
+
+impl PeerClient {
+    pub fn new(token: &str, addresses: HashMap<NodeId, String>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("reqwest client without TLS settings always builds");
+        Self {
+            http,
+            token: token.into(),
+            addresses: Arc::new(addresses),
+        }
+    }
+
+    /// Where to dial `id`: the local config's address, else the one raft recorded.
+    pub fn address_of(&self, id: NodeId, recorded: &str) -> String {
+        self.addresses
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| recorded.to_string())
+    }
+}
+
+/// Creates connections for one raft group.
+#[derive(Clone)]
+pub struct HttpNetwork {
+    client: PeerClient,
+    group: Arc<str>,
+}
+
+impl HttpNetwork {
+    pub fn new(client: PeerClient, group: &str) -> Self {
+        Self {
+            client,
+            group: group.into(),
+        }
+    }
+}
+
+impl<C> RaftNetworkFactory<C> for HttpNetwork
 where
     C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
 {
-    type Network = NoPeerConnection;
+    type Network = HttpConnection;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Self::Network {
-        NoPeerConnection(target)
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        HttpConnection {
+            client: self.client.clone(),
+            group: self.group.clone(),
+            target,
+            addr: self.client.address_of(target, &node.addr),
+        }
     }
 }
 
-pub struct NoPeerConnection(NodeId);
+pub struct HttpConnection {
+    client: PeerClient,
+    group: Arc<str>,
+    target: NodeId,
+    addr: String,
+}
 
-impl NoPeerConnection {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, E> {
-        RPCError::Unreachable(Unreachable::new(&NoPeer(self.0)))
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TransportError(String);
+
+impl HttpConnection {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        rpc: Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let url = format!("http://{}/raft/{path}", self.addr);
+        let body = GroupRpc {
+            group: self.group.to_string(),
+            rpc,
+        };
+        let sent = self
+            .client
+            .http
+            .post(&url)
+            .header(TOKEN_HEADER, &*self.client.token)
+            .timeout(option.hard_ttl())
+            .json(&body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            // A refused or failed connection: openraft backs off before dialling again.
+            Err(e) if e.is_connect() => {
+                return Err(RPCError::Unreachable(Unreachable::new(&TransportError(
+                    format!("node {} at {}: {e}", self.target, self.addr),
+                ))));
+            }
+            Err(e) => return Err(network_error(format!("{url}: {e}"))),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(network_error(format!("{url}: HTTP {status}: {text}")));
+        }
+        let result: Result<Resp, RaftError<NodeId, E>> = response
+            .json()
+            .await
+            .map_err(|e| network_error(format!("{url}: bad response: {e}")))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
 
-impl<C> RaftNetwork<C> for NoPeerConnection
+fn network_error<E: std::error::Error>(message: String) -> RPCError<NodeId, BasicNode, E> {
+    RPCError::Network(NetworkError::new(&TransportError(message)))
+}
+
+impl<C> RaftNetwork<C> for HttpConnection
 where
     C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
 {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<C>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<C>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.call("append", rpc, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<C>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<C>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        Err(self.unreachable())
+        self.call("snapshot", rpc, &option).await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.call("vote", rpc, &option).await
     }
 }

@@ -12,9 +12,11 @@ use openraft::{
 };
 
 use crate::cluster::log_store::LogStore;
-use crate::cluster::network::NoPeers;
-use crate::cluster::types::{Appended, NodeId, PartitionRaft, PartitionRaftTypes, RecordBatch};
-use crate::cluster::{initialize_single_voter, raft_config};
+use crate::cluster::network::{HttpNetwork, PeerClient};
+use crate::cluster::types::{
+    Appended, NodeId, PartitionRaft, PartitionRaftTypes, RecordBatch, WriteOutcome,
+};
+use crate::cluster::{Members, initialize_members, raft_config};
 use crate::error::{Error, Result};
 use crate::record::LogRecord;
 use crate::shard::Shard;
@@ -114,19 +116,48 @@ pub struct Partition {
     replay_target: Option<u64>,
 }
 
+/// Where and how a partition's group runs.
+pub struct PartitionPlacement<'a> {
+    pub node_id: NodeId,
+    /// The group's voters (all replicas).
+    pub replicas: &'a Members,
+    /// This node is the preferred leader: it asks for leadership when the group is created,
+    /// so leaders start spread over the nodes instead of going to whoever wins first.
+    pub preferred_leader: bool,
+    /// Raft group name on the wire.
+    pub group: &'a str,
+    pub peers: &'a PeerClient,
+}
+
 impl Partition {
     /// Opens the partition stored under `dir`, replaying any committed entries the shard lacks.
-    pub async fn open(dir: &Path, id: u32, node_id: NodeId, api_addr: &str) -> Result<Self> {
+    pub async fn open(dir: &Path, id: u32, placement: PartitionPlacement<'_>) -> Result<Self> {
         let shard = Shard::open(&dir.join("shard"), id)?;
         let log = LogStore::<C>::open(&dir.join("raft"))?;
         let replay_target = log.last_index();
         let sm = PartitionStateMachine {
             shard: shard.clone(),
         };
-        let raft = PartitionRaft::new(node_id, raft_config()?, NoPeers, log, sm)
+        let network = HttpNetwork::new(placement.peers.clone(), placement.group);
+        let raft = PartitionRaft::new(placement.node_id, raft_config()?, network, log, sm)
             .await
             .map_err(Error::internal)?;
-        initialize_single_voter(&raft, node_id, api_addr).await?;
+        // A freshly initialized replica campaigns at once, so only the preferred leader does it
+        // right away: leaders start spread over the nodes. The others join through its first
+        // append, or initialize themselves (same members, so the same group) if it has not
+        // appeared within a few seconds, e.g. because that node is down.
+        if placement.preferred_leader || placement.replicas.len() == 1 {
+            initialize_members(&raft, placement.replicas).await?;
+        } else {
+            let raft = raft.clone();
+            let replicas = placement.replicas.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                if let Err(e) = initialize_members(&raft, &replicas).await {
+                    tracing::warn!(error = %e, "partition group initialization failed");
+                }
+            });
+        }
         Ok(Self {
             id,
             raft,
@@ -135,18 +166,22 @@ impl Partition {
         })
     }
 
-    /// Commits `records` as one raft entry; returns once committed and applied.
-    pub async fn write(&self, records: Vec<LogRecord>) -> Result<Appended> {
-        let response = self
-            .raft
-            .client_write(RecordBatch {
-                records: Arc::new(records),
-            })
-            .await
-            .map_err(|e| {
-                Error::Unavailable(format!("partition {} could not commit: {e}", self.id))
-            })?;
-        Ok(response.data)
+    /// Commits `records` as one raft entry on this node if it leads the group.
+    pub async fn write(&self, records: Arc<Vec<LogRecord>>) -> Result<WriteOutcome<Appended>> {
+        match self.raft.client_write(RecordBatch { records }).await {
+            Ok(response) => Ok(WriteOutcome::Applied(response.data)),
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::ClientWriteError::ForwardToLeader(f),
+            )) => Ok(WriteOutcome::NotLeader(f.leader_id)),
+            Err(e) => Err(Error::Unavailable(format!(
+                "partition {} could not commit: {e}",
+                self.id
+            ))),
+        }
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
     }
 
     /// A leader exists and every entry the log held at start has been applied again.

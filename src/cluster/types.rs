@@ -16,6 +16,10 @@ pub enum MetaCommand {
     CreateTopic {
         name: String,
         partitions: u32,
+        /// Replica node ids per partition, preferred leader first; empty on a single node and
+        /// in entries written before clustering existed.
+        #[serde(default)]
+        replicas: Vec<Vec<NodeId>>,
         /// Whether records are embedded; `None` follows the node's `vector.enabled`. Absent
         /// from entries written before the field existed.
         #[serde(default)]
@@ -66,3 +70,13 @@ openraft::declare_raft_types!(
 
 pub type MetaRaft = openraft::Raft<MetaRaftTypes>;
 pub type PartitionRaft = openraft::Raft<PartitionRaftTypes>;
+
+/// What a client write on a group gave: applied, or this node is not the leader (and which
+/// node is, when known). A `NotLeader` write was not appended, so sending it to the leader
+/// cannot duplicate it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteOutcome<R> {
+    Applied(R),
+    NotLeader(Option<NodeId>),
+}

@@ -1,6 +1,7 @@
 //! The HTTP API (Chronik's Unified API shapes): topics and writes, `/_search`, `/_sql`,
 //! health, readiness and Prometheus metrics.
 
+pub mod cluster;
 pub mod es_query;
 pub mod health;
 pub mod query;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/_cluster/status", get(cluster::status))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{topic}", get(topics::describe))
         .route("/topics/{topic}/records", post(topics::write))

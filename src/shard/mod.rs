@@ -153,7 +153,11 @@ impl Shard {
             records: state.current.next_offset,
             next_offset: state.current.next_offset,
             searchable: state.text_committed.next_offset,
-            index_lag: state.current.next_offset - state.text_committed.next_offset,
+            // While a restarted shard replays, the text index can be ahead of the replay.
+            index_lag: state
+                .current
+                .next_offset
+                .saturating_sub(state.text_committed.next_offset),
             hot_rows: self.columnar.hot_rows(),
             cold_rows: self.columnar.cold_rows(),
             applied_log_index: state.current.applied.map(|l| l.index),

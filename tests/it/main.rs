@@ -17,3 +17,9 @@ mod cli;
 /// Vector search, hybrid search and the `/_query` orchestrator over real Loghub samples; the
 /// background indexer embeds each record exactly once across SIGKILL.
 mod vector;
+
+/// Three real node processes: formation, failover under load, availability, recovery.
+mod cluster;
+
+/// A network partition through per-link TCP proxies: the minority cannot commit, all converge.
+mod partition;

@@ -1,0 +1,250 @@
+//! How a node acts on groups it may not lead: a write goes to each partition's leader and a
+//! metadata command to the metadata leader, here or on a peer, following leader hints and
+//! waiting out elections.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cluster::rpc::{Forwarded, ForwardedWrite, forward};
+use crate::cluster::types::{
+    Appended, MetaCommand, MetaRaft, MetaResponse, NodeId, PartitionRaft, WriteOutcome,
+};
+use crate::error::{Error, Result};
+use crate::node::{Node, PartitionWrite, RECORDS_PER_ENTRY, partition_for_key};
+use crate::record::LogRecord;
+
+/// How long a write or metadata command waits for a leader (an election takes about a second).
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// A batch must be committed on a majority within this on the leader.
+pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per forwarded call: the leader's commit timeout plus the trip.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(12);
+
+impl Node {
+    pub fn meta_raft(&self) -> &MetaRaft {
+        &self.meta.raft
+    }
+
+    /// The raft group named `topic/partition` on this node.
+    pub fn partition_raft(&self, group: &str) -> Result<PartitionRaft> {
+        let (topic, partition) = group
+            .rsplit_once('/')
+            .and_then(|(t, p)| Some((t, p.parse::<usize>().ok()?)))
+            .ok_or_else(|| Error::bad_request(format!("bad raft group {group:?}")))?;
+        let topic = self.topic(topic).map_err(|_| {
+            // Raft messages for a topic this node has not opened yet: the sender retries.
+            Error::Unavailable(format!("group {group}: topic not open here yet"))
+        })?;
+        topic
+            .partitions
+            .get(partition)
+            .map(|p| p.raft.clone())
+            .ok_or_else(|| Error::NotFound(format!("group {group} does not exist")))
+    }
+
+    fn raft_addr(&self, id: NodeId) -> Result<String> {
+        self.config
+            .cluster
+            .member(id)
+            .map(|m| m.raft.clone())
+            .ok_or_else(|| Error::Internal(format!("leader {id} is not a configured member")))
+    }
+
+    /// Proposes on this node only.
+    pub async fn meta_propose_local(
+        &self,
+        command: MetaCommand,
+    ) -> Result<WriteOutcome<MetaResponse>> {
+        self.meta.propose(command).await
+    }
+
+    /// Commits a metadata command wherever the metadata leader is.
+    pub async fn meta_propose(&self, command: MetaCommand) -> Result<MetaResponse> {
+        let deadline = Instant::now() + LEADER_WAIT;
+        let mut hint = None;
+        loop {
+            let outcome = match hint.filter(|&l| l != self.config.node_id) {
+                None => self.meta.propose(command.clone()).await?,
+                Some(leader) => {
+                    let addr = self.raft_addr(leader)?;
+                    match forward(
+                        &self.peers,
+                        &addr,
+                        "/internal/meta",
+                        &command,
+                        FORWARD_TIMEOUT,
+                    )
+                    .await?
+                    {
+                        Forwarded::Done(outcome) => outcome,
+                        Forwarded::NotSent(_) => WriteOutcome::NotLeader(None),
+                    }
+                }
+            };
+            match outcome {
+                WriteOutcome::Applied(response) => return Ok(response),
+                WriteOutcome::NotLeader(leader) => hint = leader,
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Unavailable(format!(
+                    "no metadata leader within {LEADER_WAIT:?}: is a majority of the cluster up?"
+                )));
+            }
+            if hint.is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// Writes records to their partitions; returns when every batch is committed on a
+    /// majority of its replicas and applied.
+    pub async fn write(&self, topic: &str, records: Vec<LogRecord>) -> Result<Vec<PartitionWrite>> {
+        let topic = self.topic(topic)?;
+        let n = topic.partitions.len() as u32;
+        let mut by_partition: Vec<Vec<LogRecord>> = vec![Vec::new(); n as usize];
+        for record in records {
+            by_partition[partition_for_key(&record.host, n) as usize].push(record);
+        }
+        let mut writes = Vec::new();
+        for (pid, mut records) in by_partition.into_iter().enumerate() {
+            let name = topic.name.clone();
+            while !records.is_empty() {
+                let rest = records.split_off(records.len().min(RECORDS_PER_ENTRY));
+                let chunk = Arc::new(std::mem::replace(&mut records, rest));
+                let name = name.clone();
+                writes.push(async move {
+                    (
+                        pid as u32,
+                        self.write_partition(&name, pid as u32, chunk).await,
+                    )
+                });
+            }
+        }
+        let mut results: Vec<PartitionWrite> = Vec::new();
+        let mut first_error = None;
+        for (partition, result) in futures::future::join_all(writes).await {
+            match result {
+                Ok(Appended { base_offset, count }) => results.push(PartitionWrite {
+                    partition,
+                    base_offset,
+                    count,
+                }),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        metrics::counter!("chronik_ingest_records_total")
+            .increment(results.iter().map(|w| w.count).sum());
+        match first_error {
+            // Some partitions may have committed: the error says so, so a client can retry knowing
+            // a retry of the whole batch can duplicate the committed part.
+            Some(e) => Err(Error::Unavailable(format!(
+                "write partly failed ({} partition batches committed): {e}",
+                results.len()
+            ))),
+            None => Ok(results),
+        }
+    }
+
+    /// One batch to one partition's leader. Retries only where the batch cannot have been
+    /// appended (no leader, a refused connection, a leader hint), never after a lost answer.
+    async fn write_partition(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: Arc<Vec<LogRecord>>,
+    ) -> Result<Appended> {
+        let local = self.topic(topic)?;
+        let local = &local.partitions[partition as usize];
+        let deadline = Instant::now() + LEADER_WAIT;
+        let mut last_problem = String::from("no leader elected yet");
+        loop {
+            let leader = local.leader();
+            let outcome = match leader {
+                Some(l) if l == self.config.node_id => {
+                    // A leader cut off from its majority never commits; say so instead of
+                    // hanging (the entry may still commit if it heals and keeps leadership).
+                    tokio::time::timeout(COMMIT_TIMEOUT, local.write(records.clone()))
+                        .await
+                        .map_err(|_| {
+                            Error::Unavailable(format!(
+                                "partition {partition} of {topic:?}: not committed by a majority within {COMMIT_TIMEOUT:?}; the write may or may not be applied later"
+                            ))
+                        })??
+                }
+                Some(l) => {
+                    let body = ForwardedWrite {
+                        topic: topic.to_string(),
+                        partition,
+                        records: records.clone(),
+                    };
+                    let addr = self.raft_addr(l)?;
+                    match forward(
+                        &self.peers,
+                        &addr,
+                        "/internal/write",
+                        &body,
+                        FORWARD_TIMEOUT,
+                    )
+                    .await?
+                    {
+                        Forwarded::Done(outcome) => outcome,
+                        Forwarded::NotSent(why) => {
+                            last_problem = why;
+                            WriteOutcome::NotLeader(None)
+                        }
+                    }
+                }
+                None => WriteOutcome::NotLeader(None),
+            };
+            if let WriteOutcome::Applied(appended) = outcome {
+                return Ok(appended);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Unavailable(format!(
+                    "partition {partition} of {topic:?} has no reachable leader after {LEADER_WAIT:?} ({last_problem}); nothing was written to it"
+                )));
+            }
+            // The local raft learns of a new leader within a heartbeat or an election.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// This node's view of every raft group: role, leader, log and apply positions, and on a
+    /// leader how far each follower has matched.
+    pub fn raft_status(&self) -> Value {
+        fn group<C: openraft::RaftTypeConfig<NodeId = NodeId>>(
+            name: &str,
+            raft: &openraft::Raft<C>,
+        ) -> Value {
+            let m = raft.metrics().borrow().clone();
+            let replication: Option<Value> = m.replication.as_ref().map(|r| {
+                r.iter()
+                    .map(|(id, matched)| (id.to_string(), json!(matched.map(|l| l.index))))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            });
+            json!({
+                "group": name,
+                "state": format!("{:?}", m.state),
+                "leader": m.current_leader,
+                "term": m.current_term,
+                "last_log_index": m.last_log_index,
+                "last_applied": m.last_applied.map(|l| l.index),
+                "matched": replication,
+            })
+        }
+        let mut groups = vec![group("meta", &self.meta.raft)];
+        for topic in self.topics() {
+            for p in &topic.partitions {
+                groups.push(group(&format!("{}/{}", topic.name, p.id), &p.raft));
+            }
+        }
+        json!({
+            "node_id": self.config.node_id,
+            "ready": self.is_ready(),
+            "groups": groups,
+        })
+    }
+}

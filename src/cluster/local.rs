@@ -1,0 +1,424 @@
+//! `sv-appliance cluster …`: a cluster of node processes on this machine (loopback ports,
+//! data under one folder) for the demo, the SV-3/SV-4 plans and the tests. The state file
+//! `cluster.json` in that folder remembers ports, token and process ids between commands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+const STATE_FILE: &str = "cluster.json";
+
+/// A replica this many raft entries behind its leader counts as caught up (a load keeps a few
+/// entries in flight).
+const CAUGHT_UP_ENTRIES: u64 = 8;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalNode {
+    pub id: u64,
+    pub api: String,
+    pub raft: String,
+    pub dir: PathBuf,
+    pub pid: Option<u32>,
+}
+
+impl LocalNode {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalCluster {
+    pub dir: PathBuf,
+    pub token: String,
+    pub nodes: Vec<LocalNode>,
+}
+
+/// Free loopback ports below Linux's ephemeral range (32768+): a port from that range can be
+/// taken by an outgoing connection while its node is down, and the node could not restart.
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let start = 20_000 + (u16::from_str_radix(&random_token()?[..4], 16).unwrap_or(0) % 10_000);
+    let ports: Vec<u16> = (start..32_000)
+        .filter(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .take(n)
+        .collect();
+    if ports.len() < n {
+        return Err(Error::Unavailable(format!(
+            "fewer than {n} free loopback ports between {start} and 32000"
+        )));
+    }
+    Ok(ports)
+}
+
+/// 128 random bits from the kernel, as hex.
+pub fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl LocalCluster {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(STATE_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            Error::bad_request(format!(
+                "no local cluster in {} ({e}); start one with `sv-appliance cluster up --local 3 --dir {}`",
+                dir.display(),
+                dir.display()
+            ))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))
+    }
+
+    fn save(&self) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(Error::internal)?;
+        crate::cluster::log_store::write_atomically(&self.dir.join(STATE_FILE), &bytes)?;
+        Ok(())
+    }
+
+    /// Writes the configs of a new cluster of `n` nodes under `dir` (or reuses an existing
+    /// one's), starts every node that is not running, and waits until it is formed.
+    pub fn up(dir: &Path, n: usize, partitions: u32) -> Result<Self> {
+        if !(1..=9).contains(&n) {
+            return Err(Error::bad_request(format!(
+                "--local takes 1 to 9 nodes, got {n}"
+            )));
+        }
+        std::fs::create_dir_all(dir)?;
+        let mut cluster = match Self::load(dir) {
+            Ok(existing) if existing.nodes.len() == n => existing,
+            Ok(existing) => {
+                return Err(Error::bad_request(format!(
+                    "{} holds a {}-node cluster; use another --dir or `cluster down --purge` first",
+                    dir.display(),
+                    existing.nodes.len()
+                )));
+            }
+            Err(_) => Self::create(dir, n)?,
+        };
+        cluster.write_configs(partitions)?;
+        for i in 0..n {
+            if !cluster.is_running(i) {
+                cluster.spawn(i)?;
+            }
+        }
+        cluster.save()?;
+        Ok(cluster)
+    }
+
+    fn create(dir: &Path, n: usize) -> Result<Self> {
+        let ports = free_ports(2 * n)?;
+        let dir = std::path::absolute(dir)?;
+        let nodes = (0..n)
+            .map(|i| LocalNode {
+                id: i as u64 + 1,
+                api: format!("127.0.0.1:{}", ports[i]),
+                raft: format!("127.0.0.1:{}", ports[n + i]),
+                dir: dir.join(format!("node{}", i + 1)),
+                pid: None,
+            })
+            .collect();
+        Ok(Self {
+            dir,
+            token: random_token()?,
+            nodes,
+        })
+    }
+
+    fn write_configs(&self, partitions: u32) -> Result<()> {
+        let members: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|m| {
+                format!(
+                    "  {{ id = {}, raft = \"{}\", api = \"{}\" }},",
+                    m.id, m.raft, m.api
+                )
+            })
+            .collect();
+        for node in &self.nodes {
+            std::fs::create_dir_all(&node.dir)?;
+            let text = format!(
+                "# Written by `sv-appliance cluster up --local`.\nnode_id = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}\"\n\n[topics]\ndefault_partitions = {partitions}\n\n[cluster]\nraft_listen = \"{}\"\ntoken = \"{}\"\nreplication_factor = {}\nmembers = [\n{}\n]\n",
+                node.id,
+                node.dir.join("data").display(),
+                node.api,
+                node.raft,
+                self.token,
+                self.nodes.len(),
+                members.join("\n")
+            );
+            std::fs::write(node.dir.join("node.toml"), text)?;
+        }
+        Ok(())
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].pid.is_some_and(process_alive)
+    }
+
+    /// Starts node `i` detached from this terminal, logging to `nodeN/node.log`.
+    pub fn spawn(&mut self, i: usize) -> Result<()> {
+        use std::os::unix::process::CommandExt;
+        let node = &self.nodes[i];
+        // A killed process's sockets close only when its last thread has exited (one may
+        // still be in an fsync), which can be after it already shows as a zombie.
+        for addr in [&node.api, &node.raft] {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while std::net::TcpListener::bind(addr.as_str()).is_err() {
+                if Instant::now() > deadline {
+                    return Err(Error::Unavailable(format!(
+                        "node {}: {addr} is still in use",
+                        node.id
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("node.log"))?;
+        let child = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .arg("--config")
+            .arg(node.dir.join("node.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: Ctrl-C in the terminal that ran `cluster up` does not
+            // reach the nodes; `cluster down` stops them.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::Internal(format!("cannot start node {}: {e}", node.id)))?;
+        self.nodes[i].pid = Some(child.id());
+        // The child is reaped by init once this command exits; dropping the handle does not
+        // kill it.
+        drop(child);
+        Ok(())
+    }
+
+    /// Node index for a 1-based node number given on the command line.
+    pub fn index(&self, number: u64) -> Result<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.id == number)
+            .ok_or_else(|| {
+                Error::bad_request(format!(
+                    "no node {number}: this cluster has nodes 1..={}",
+                    self.nodes.len()
+                ))
+            })
+    }
+
+    /// SIGKILL, like a crash: no shutdown hooks run.
+    pub fn kill(&mut self, i: usize) -> Result<()> {
+        let pid = self.nodes[i]
+            .pid
+            .filter(|p| process_alive(*p))
+            .ok_or_else(|| {
+                Error::bad_request(format!("node {} is not running", self.nodes[i].id))
+            })?;
+        signal(pid, "KILL")?;
+        wait_gone(pid, Duration::from_secs(10));
+        self.nodes[i].pid = None;
+        self.save()
+    }
+
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        if let Some(pid) = self.nodes[i].pid.filter(|p| process_alive(*p)) {
+            signal(pid, "TERM")?;
+            if !wait_gone(pid, Duration::from_secs(20)) {
+                signal(pid, "KILL")?;
+                wait_gone(pid, Duration::from_secs(5));
+            }
+        }
+        self.spawn(i)?;
+        self.save()
+    }
+
+    /// Stops every node (SIGTERM, then SIGKILL after 20 s); `purge` also deletes the folder.
+    pub fn down(&mut self, purge: bool) -> Result<()> {
+        let running: Vec<u32> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.pid)
+            .filter(|p| process_alive(*p))
+            .collect();
+        for &pid in &running {
+            signal(pid, "TERM")?;
+        }
+        for &pid in &running {
+            if !wait_gone(pid, Duration::from_secs(20)) {
+                signal(pid, "KILL")?;
+                wait_gone(pid, Duration::from_secs(5));
+            }
+        }
+        for n in &mut self.nodes {
+            n.pid = None;
+        }
+        if purge {
+            std::fs::remove_dir_all(&self.dir)?;
+            Ok(())
+        } else {
+            self.save()
+        }
+    }
+
+    /// Waits until every running node is ready and every group has a leader; returns the
+    /// cluster status.
+    pub async fn wait_formed(&self, timeout: Duration) -> Result<Value> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.status_from(&client).await {
+                Ok(status) if formed(&status, self) => return Ok(status),
+                Ok(_) => "some groups have no leader yet or a node is not ready".to_string(),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() > deadline {
+                return Err(Error::Unavailable(format!(
+                    "cluster in {} not formed within {timeout:?}: {last} (node logs: {}/node*/node.log)",
+                    self.dir.display(),
+                    self.dir.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `/_cluster/status` from the first running node that answers.
+    pub async fn status_from(&self, client: &reqwest::Client) -> Result<Value> {
+        let mut last = String::from("no node is running");
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !self.is_running(i) {
+                continue;
+            }
+            let url = format!("{}/_cluster/status", n.base_url());
+            match client
+                .get(&url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    return r.json().await.map_err(Error::internal);
+                }
+                Ok(r) => last = format!("{url}: HTTP {}", r.status()),
+                Err(e) => last = format!("{url}: {e}"),
+            }
+        }
+        Err(Error::Unavailable(last))
+    }
+}
+
+/// Every running node reachable and ready, every group led by a running node.
+fn formed(status: &Value, cluster: &LocalCluster) -> bool {
+    let running: Vec<u64> = (0..cluster.nodes.len())
+        .filter(|&i| cluster.is_running(i))
+        .map(|i| cluster.nodes[i].id)
+        .collect();
+    let members_ok = status["members"].as_array().is_some_and(|ms| {
+        ms.iter()
+            .filter(|m| m["id"].as_u64().is_some_and(|id| running.contains(&id)))
+            .all(|m| m["ready"] == true)
+    });
+    // Caught up: every running node holds every group and trails its leader by a few entries
+    // at most (a restarted or wiped node is not "formed" while it replays).
+    let groups_ok = status["groups"].as_array().is_some_and(|gs| {
+        gs.iter().all(|g| {
+            let replicas = g["replicas"].as_array().cloned().unwrap_or_default();
+            g["leader"].as_u64().is_some_and(|l| running.contains(&l))
+                && running.iter().all(|id| {
+                    replicas.iter().any(|r| {
+                        r["node"].as_u64() == Some(*id)
+                            && r["lag"]
+                                .as_u64()
+                                .is_some_and(|lag| lag <= CAUGHT_UP_ENTRIES)
+                    })
+                })
+        })
+    });
+    members_ok && groups_ok
+}
+
+/// The status as the table `cluster status` prints.
+pub fn render_status(status: &Value) -> String {
+    let mut out = String::from("members:\n");
+    for m in status["members"].as_array().into_iter().flatten() {
+        out += &format!(
+            "  node {}  api {}  raft {}  {}\n",
+            m["id"],
+            m["api"].as_str().unwrap_or("?"),
+            m["raft"].as_str().unwrap_or("-"),
+            if m["reachable"] == false {
+                "UNREACHABLE"
+            } else if m["ready"] == true {
+                "ready"
+            } else {
+                "not ready"
+            }
+        );
+    }
+    out += "groups (leader; per replica: applied index, lag):\n";
+    for g in status["groups"].as_array().into_iter().flatten() {
+        let replicas: Vec<String> = g["replicas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("n{}={}/{}", r["node"], r["last_applied"], r["lag"]))
+            .collect();
+        let leader = g["leader"]
+            .as_u64()
+            .map_or("NONE".to_string(), |l| format!("n{l}"));
+        out += &format!(
+            "  {:<24} leader {:<5} {}\n",
+            g["group"].as_str().unwrap_or("?"),
+            leader,
+            replicas.join("  ")
+        );
+    }
+    out
+}
+
+fn process_alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped) counts as gone.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
+fn signal(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| Error::Internal(format!("cannot run kill: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Internal(format!("kill -{name} {pid} failed")))
+    }
+}
+
+fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while process_alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}

@@ -1,0 +1,238 @@
+//! The raft port: raft RPCs from peers, and the internal calls a node makes on another (a write
+//! forwarded to the partition leader, a metadata command forwarded to the metadata leader,
+//! the raft state shown by `cluster status`). Every request must carry the cluster token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::cluster::coordinator::COMMIT_TIMEOUT;
+use crate::cluster::network::{GroupRpc, META_GROUP, PeerClient, TOKEN_HEADER};
+use crate::cluster::types::{
+    Appended, MetaCommand, MetaRaftTypes, MetaResponse, NodeId, PartitionRaftTypes, WriteOutcome,
+};
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::record::LogRecord;
+
+/// Raft append requests carry up to 16 entries of 8,192 records.
+const MAX_RAFT_BODY: usize = 512 * 1024 * 1024;
+
+/// A partition write forwarded to the node that leads the partition.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForwardedWrite {
+    pub topic: String,
+    pub partition: u32,
+    pub records: Arc<Vec<LogRecord>>,
+}
+
+pub fn app(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .route("/internal/write", post(write))
+        .route("/internal/meta", post(meta))
+        .route("/internal/status", get(status))
+        .layer(DefaultBodyLimit::max(MAX_RAFT_BODY))
+        .layer(middleware::from_fn_with_state(node.clone(), require_token))
+        .with_state(node)
+}
+
+/// Rejects requests without the cluster token, so a stray client on the network cannot send
+/// raft messages or writes.
+async fn require_token(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    let expected = node.config.cluster.token.as_bytes();
+    let given = request
+        .headers()
+        .get(TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !constant_time_eq(given, expected) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({
+                "error": format!("missing or wrong {TOKEN_HEADER}: cluster-internal endpoints need the cluster token"),
+                "error_type": "unauthorized",
+            })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Replies with openraft's `Result` as JSON; the transport maps `Err` to a remote error.
+fn reply<T: Serialize, E: Serialize>(result: std::result::Result<T, E>) -> Response {
+    Json(result).into_response()
+}
+
+async fn append(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Result<Response> {
+    let group = group_of(&body)?;
+    if group == META_GROUP {
+        let rpc: GroupRpc<openraft::raft::AppendEntriesRequest<MetaRaftTypes>> = parse(&body)?;
+        return Ok(reply(node.meta_raft().append_entries(rpc.rpc).await));
+    }
+    let raft = node.partition_raft(&group)?;
+    let rpc: GroupRpc<openraft::raft::AppendEntriesRequest<PartitionRaftTypes>> = parse(&body)?;
+    Ok(reply(raft.append_entries(rpc.rpc).await))
+}
+
+async fn vote(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Result<Response> {
+    let group = group_of(&body)?;
+    let rpc: GroupRpc<openraft::raft::VoteRequest<NodeId>> = parse(&body)?;
+    if group == META_GROUP {
+        return Ok(reply(node.meta_raft().vote(rpc.rpc).await));
+    }
+    Ok(reply(node.partition_raft(&group)?.vote(rpc.rpc).await))
+}
+
+async fn snapshot(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Result<Response> {
+    let group = group_of(&body)?;
+    if group == META_GROUP {
+        let rpc: GroupRpc<openraft::raft::InstallSnapshotRequest<MetaRaftTypes>> = parse(&body)?;
+        return Ok(reply(node.meta_raft().install_snapshot(rpc.rpc).await));
+    }
+    let raft = node.partition_raft(&group)?;
+    let rpc: GroupRpc<openraft::raft::InstallSnapshotRequest<PartitionRaftTypes>> = parse(&body)?;
+    Ok(reply(raft.install_snapshot(rpc.rpc).await))
+}
+
+async fn write(
+    State(node): State<Arc<Node>>,
+    Json(w): Json<ForwardedWrite>,
+) -> Result<Json<WriteOutcome<Appended>>> {
+    let topic = node.topic(&w.topic)?;
+    let partition = topic.partitions.get(w.partition as usize).ok_or_else(|| {
+        Error::NotFound(format!(
+            "topic {:?} has no partition {}",
+            w.topic, w.partition
+        ))
+    })?;
+    // Only a local attempt: the sender follows the leader hint, so requests never bounce.
+    let committed = tokio::time::timeout(COMMIT_TIMEOUT, partition.write(w.records));
+    let outcome = committed.await.map_err(|_| {
+        Error::Unavailable(format!(
+            "partition {} of {:?}: not committed by a majority within {COMMIT_TIMEOUT:?}; the write may or may not be applied later",
+            w.partition, w.topic
+        ))
+    })??;
+    Ok(Json(outcome))
+}
+
+async fn meta(
+    State(node): State<Arc<Node>>,
+    Json(command): Json<MetaCommand>,
+) -> Result<Json<WriteOutcome<MetaResponse>>> {
+    Ok(Json(node.meta_propose_local(command).await?))
+}
+
+async fn status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+    Json(node.raft_status())
+}
+
+/// Reads only the `group` field, so the body is parsed once more with the right type.
+fn group_of(body: &[u8]) -> Result<String> {
+    #[derive(Deserialize)]
+    struct GroupOnly {
+        group: String,
+    }
+    let g: GroupOnly = serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request(format!("raft request without a group: {e}")))?;
+    Ok(g.group)
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::bad_request(format!("bad raft request: {e}")))
+}
+
+/// How a forwarded call ended, as far as the sender can know.
+pub enum Forwarded<T> {
+    Done(T),
+    /// The peer could not be reached at all: nothing was sent, so retrying cannot duplicate.
+    NotSent(String),
+}
+
+/// POSTs `body` to `path` on the peer at `raft_addr` with the token.
+pub async fn forward<B: Serialize, T: DeserializeOwned>(
+    peers: &PeerClient,
+    raft_addr: &str,
+    path: &str,
+    body: &B,
+    timeout: Duration,
+) -> Result<Forwarded<T>> {
+    let url = format!("http://{raft_addr}{path}");
+    let sent = peers
+        .http
+        .post(&url)
+        .header(TOKEN_HEADER, &*peers.token)
+        .timeout(timeout)
+        .json(body)
+        .send()
+        .await;
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => return Ok(Forwarded::NotSent(format!("{url}: {e}"))),
+        // Sent but no answer: the peer may have committed it, so the caller must not retry.
+        Err(e) => {
+            return Err(Error::Unavailable(format!(
+                "{url}: {e}; the write may or may not have been committed"
+            )));
+        }
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(Error::Unavailable(format!("{url}: HTTP {status}: {text}")));
+    }
+    let value = response
+        .json()
+        .await
+        .map_err(|e| Error::Unavailable(format!("{url}: unreadable answer: {e}")))?;
+    Ok(Forwarded::Done(value))
+}
+
+/// GETs `path` on the peer at `raft_addr` with the token.
+pub async fn forward_get<T: DeserializeOwned>(
+    peers: &PeerClient,
+    raft_addr: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<Forwarded<T>> {
+    let url = format!("http://{raft_addr}{path}");
+    let response = match peers
+        .http
+        .get(&url)
+        .header(TOKEN_HEADER, &*peers.token)
+        .timeout(timeout)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(Forwarded::NotSent(format!("{url}: {e}"))),
+    };
+    if !response.status().is_success() {
+        return Err(Error::Unavailable(format!(
+            "{url}: HTTP {}",
+            response.status()
+        )));
+    }
+    let value = response
+        .json()
+        .await
+        .map_err(|e| Error::Unavailable(format!("{url}: unreadable answer: {e}")))?;
+    Ok(Forwarded::Done(value))
+}

@@ -1,0 +1,114 @@
+//! `GET /_cluster/status`: every member's raft view gathered into one answer: who is up, who
+//! leads each group, and how far each replica lags its leader.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::cluster::rpc::{Forwarded, forward_get};
+use crate::error::Result;
+use crate::router::AppState;
+
+/// A member that does not answer within this is reported unreachable.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn status(State(state): State<AppState>) -> Result<Json<Value>> {
+    let node = &state.node;
+    let config = &node.config;
+    if !config.cluster.is_clustered() {
+        return Ok(Json(json!({
+            "clustered": false,
+            "members": [{ "id": config.node_id, "api": config.api.listen, "reachable": true, "ready": node.is_ready() }],
+            "groups": group_rows(&[(config.node_id, node.raft_status())]),
+        })));
+    }
+    let calls = config.cluster.members.iter().map(|m| async move {
+        if m.id == config.node_id {
+            return (m, Some(node.raft_status()));
+        }
+        let answer = forward_get(&node.peers, &m.raft, "/internal/status", MEMBER_TIMEOUT).await;
+        match answer {
+            Ok(Forwarded::Done(v)) => (m, Some(v)),
+            _ => (m, None),
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let members: Vec<Value> = answers
+        .iter()
+        .map(|(m, view)| {
+            json!({
+                "id": m.id,
+                "api": m.api,
+                "raft": m.raft,
+                "reachable": view.is_some(),
+                "ready": view.as_ref().map(|v| v["ready"].clone()).unwrap_or(Value::Bool(false)),
+            })
+        })
+        .collect();
+    let views: Vec<(u64, Value)> = answers
+        .into_iter()
+        .filter_map(|(m, v)| v.map(|v| (m.id, v)))
+        .collect();
+    Ok(Json(json!({
+        "clustered": true,
+        "coordinator": config.node_id,
+        "replication_factor": config.cluster.replication_factor,
+        "members": members,
+        "groups": group_rows(&views),
+    })))
+}
+
+/// One row per raft group: the leader (as the replicas report it) and per replica its log,
+/// applied index and lag behind the leader's last log index.
+fn group_rows(views: &[(u64, Value)]) -> Vec<Value> {
+    let mut names: Vec<String> = Vec::new();
+    for (_, view) in views {
+        for g in view["groups"].as_array().into_iter().flatten() {
+            if let Some(name) = g["group"].as_str()
+                && !names.iter().any(|n| n == name)
+            {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let replicas: Vec<(u64, &Value)> = views
+                .iter()
+                .filter_map(|(id, view)| {
+                    view["groups"]
+                        .as_array()?
+                        .iter()
+                        .find(|g| g["group"] == name.as_str())
+                        .map(|g| (*id, g))
+                })
+                .collect();
+            let leader = replicas
+                .iter()
+                .find(|(id, g)| g["leader"].as_u64() == Some(*id))
+                .map(|(id, _)| *id);
+            let head = replicas
+                .iter()
+                .find(|(id, _)| Some(*id) == leader)
+                .and_then(|(_, g)| g["last_log_index"].as_u64());
+            let rows: Vec<Value> = replicas
+                .iter()
+                .map(|(id, g)| {
+                    let applied = g["last_applied"].as_u64();
+                    json!({
+                        "node": id,
+                        "state": g["state"],
+                        "term": g["term"],
+                        "last_log_index": g["last_log_index"],
+                        "last_applied": applied,
+                        "lag": head.map(|h| h.saturating_sub(applied.unwrap_or(0))),
+                    })
+                })
+                .collect();
+            json!({ "group": name, "leader": leader, "replicas": rows })
+        })
+        .collect()
+}
