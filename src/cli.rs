@@ -40,55 +40,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// A cluster of node processes on this machine: up, status, kill, restart, down.
     #[command(subcommand)]
-    Cluster(ClusterCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClusterCommand {
-    /// Start N node processes on loopback ports (data and logs under --dir) and wait until
-    /// the metadata group and every partition have a leader.
-    Up {
-        /// Number of local nodes.
-        #[arg(long, value_name = "N")]
-        local: usize,
-        #[arg(long, default_value = "./sv-cluster")]
-        dir: PathBuf,
-        /// Default partitions per topic.
-        #[arg(long, default_value_t = 6)]
-        partitions: u32,
-        /// Seconds to wait for leaders.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
-    },
-    /// Members, group leaders, and each replica's applied index and lag.
-    Status {
-        #[arg(long, default_value = "./sv-cluster")]
-        dir: PathBuf,
-        /// Print the JSON from `/_cluster/status` instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// SIGKILL node N (a crash: nothing is flushed).
-    Kill {
-        node: u64,
-        #[arg(long, default_value = "./sv-cluster")]
-        dir: PathBuf,
-    },
-    /// Stop node N if it runs and start it again; waits until the cluster is formed.
-    Restart {
-        node: u64,
-        #[arg(long, default_value = "./sv-cluster")]
-        dir: PathBuf,
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
-    },
-    /// Stop every node (data kept unless --purge).
-    Down {
-        #[arg(long, default_value = "./sv-cluster")]
-        dir: PathBuf,
-        #[arg(long)]
-        purge: bool,
-    },
+    Cluster(crate::cluster::command::ClusterCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +89,24 @@ pub enum BenchCommand {
         /// Unseen lines used as extra queries for the recall estimate.
         #[arg(long, default_value_t = 200)]
         recall_queries: usize,
+    },
+    /// SV-3: one node vs a local three-node cluster (RF=3) on the same data (load rate, query
+    /// latency), then repeated SIGKILL of a partition leader under load (election time, failed
+    /// writes, catch-up after restart).
+    Sv3 {
+        /// Thunderbird lines loaded into each.
+        #[arg(long, default_value_t = 200_000)]
+        lines: u64,
+        /// Leader kills.
+        #[arg(long, default_value_t = 5)]
+        kills: usize,
+        /// Measured iterations per query.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+        /// Embedding provider of the nodes; `none` measures replication without indexing
+        /// vectors.
+        #[arg(long, default_value = "none")]
+        provider: String,
     },
 }
 
@@ -285,6 +255,20 @@ pub fn run(cli: Cli) -> Result<()> {
                 recall_queries,
             }))
         }
+        Command::Bench(BenchCommand::Sv3 {
+            lines,
+            kills,
+            iterations,
+            provider,
+        }) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(crate::bench::sv3::run(crate::bench::sv3::Sv3Options {
+                lines,
+                kills,
+                iterations,
+                provider,
+            }))
+        }
         Command::Demo(args) => {
             crate::telemetry::init_logging("warn");
             let options = crate::demo::DemoOptions {
@@ -297,7 +281,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Cluster(command) => {
             crate::telemetry::init_logging("warn");
-            runtime()?.block_on(cluster_command(command))
+            runtime()?.block_on(crate::cluster::command::run(command))
         }
         Command::Validate(args) => {
             let config = NodeConfig::load(
@@ -453,69 +437,4 @@ async fn load_command(args: LoadArgs) -> Result<()> {
     let summary = load(&options).await?;
     print!("{}", summary.render());
     Ok(())
-}
-
-async fn cluster_command(command: ClusterCommand) -> Result<()> {
-    use crate::cluster::local::{LocalCluster, render_status};
-    use std::time::Duration;
-    match command {
-        ClusterCommand::Up {
-            local,
-            dir,
-            partitions,
-            timeout,
-        } => {
-            let started = Instant::now();
-            let cluster = LocalCluster::up(&dir, local, partitions)?;
-            let status = cluster.wait_formed(Duration::from_secs(timeout)).await?;
-            println!(
-                "local cluster of {local} formed in {:.2} s (data and logs in {})",
-                started.elapsed().as_secs_f64(),
-                cluster.dir.display()
-            );
-            for n in &cluster.nodes {
-                println!("  node {}: api {}  raft {}", n.id, n.base_url(), n.raft);
-            }
-            print!("{}", render_status(&status));
-            Ok(())
-        }
-        ClusterCommand::Status { dir, json } => {
-            let cluster = LocalCluster::load(&dir)?;
-            let status = cluster.status_from(&reqwest::Client::new()).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&status).map_err(Error::internal)?
-                );
-            } else {
-                print!("{}", render_status(&status));
-            }
-            Ok(())
-        }
-        ClusterCommand::Kill { node, dir } => {
-            let mut cluster = LocalCluster::load(&dir)?;
-            let i = cluster.index(node)?;
-            cluster.kill(i)?;
-            println!("node {node} killed (SIGKILL)");
-            Ok(())
-        }
-        ClusterCommand::Restart { node, dir, timeout } => {
-            let mut cluster = LocalCluster::load(&dir)?;
-            let i = cluster.index(node)?;
-            let started = Instant::now();
-            cluster.restart(i)?;
-            cluster.wait_formed(Duration::from_secs(timeout)).await?;
-            println!(
-                "node {node} restarted and caught up in {:.2} s",
-                started.elapsed().as_secs_f64()
-            );
-            Ok(())
-        }
-        ClusterCommand::Down { dir, purge } => {
-            let mut cluster = LocalCluster::load(&dir)?;
-            cluster.down(purge)?;
-            println!("local cluster in {} stopped", dir.display());
-            Ok(())
-        }
-    }
 }

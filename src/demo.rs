@@ -14,7 +14,7 @@ use crate::node::Node;
 use crate::router::{AppState, app};
 
 /// The plan's SV-2a text queries (`warning` also with size 100).
-const TEXT_QUERIES: &[(&str, usize)] = &[
+pub const TEXT_QUERIES: &[(&str, usize)] = &[
     ("error", 10),
     ("warning", 10),
     ("failure", 10),
@@ -29,7 +29,7 @@ const TEXT_QUERIES: &[(&str, usize)] = &[
 ];
 
 /// The plan's SV-2a SQL queries; the time-range bound is filled in from the data.
-const SQL_QUERIES: &[&str] = &[
+pub const SQL_QUERIES: &[&str] = &[
     "SELECT COUNT(*) FROM thunderbird_hot",
     "SELECT COUNT(*) FROM thunderbird",
     "SELECT severity, COUNT(*) FROM thunderbird GROUP BY severity",

@@ -7,6 +7,7 @@
 
 pub mod sv1;
 pub mod sv2b;
+pub mod sv3;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

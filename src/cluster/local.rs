@@ -37,6 +37,10 @@ pub struct LocalCluster {
     pub dir: PathBuf,
     pub token: String,
     pub nodes: Vec<LocalNode>,
+    /// Extra environment of every node process (e.g. `SV_EMBEDDING_PROVIDER`), kept for
+    /// restarts.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// Free loopback ports below Linux's ephemeral range (32768+): a port from that range can be
@@ -86,6 +90,16 @@ impl LocalCluster {
     /// Writes the configs of a new cluster of `n` nodes under `dir` (or reuses an existing
     /// one's), starts every node that is not running, and waits until it is formed.
     pub fn up(dir: &Path, n: usize, partitions: u32) -> Result<Self> {
+        Self::up_with_env(dir, n, partitions, Default::default())
+    }
+
+    /// [`LocalCluster::up`] with extra environment for the node processes.
+    pub fn up_with_env(
+        dir: &Path,
+        n: usize,
+        partitions: u32,
+        env: std::collections::BTreeMap<String, String>,
+    ) -> Result<Self> {
         if !(1..=9).contains(&n) {
             return Err(Error::bad_request(format!(
                 "--local takes 1 to 9 nodes, got {n}"
@@ -103,6 +117,7 @@ impl LocalCluster {
             }
             Err(_) => Self::create(dir, n)?,
         };
+        cluster.env.extend(env);
         cluster.write_configs(partitions)?;
         for i in 0..n {
             if !cluster.is_running(i) {
@@ -129,6 +144,7 @@ impl LocalCluster {
             dir,
             token: random_token()?,
             nodes,
+            env: Default::default(),
         })
     }
 
@@ -190,6 +206,7 @@ impl LocalCluster {
             .arg("serve")
             .arg("--config")
             .arg(node.dir.join("node.toml"))
+            .envs(&self.env)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -7,6 +7,7 @@
 // openraft's `StorageError` is large and its size is not ours to choose.
 #![allow(clippy::result_large_err)]
 
+pub mod command;
 pub mod coordinator;
 pub mod local;
 pub mod log_store;
@@ -25,18 +26,24 @@ use openraft::{BasicNode, Config, Raft, RaftTypeConfig, SnapshotPolicy};
 use crate::error::{Error, Result};
 use types::NodeId;
 
-/// Timing shared by all groups. Elections matter only once peers exist; log compaction is off
-/// because partition state lives in the shard, not in raft snapshots (see ARCHITECTURE.md).
+/// Timing shared by all groups. Log compaction is off because partition state lives in the
+/// shard, not in raft snapshots (see ARCHITECTURE.md).
+///
+/// Failover time is bounded by the election timeout: a follower refuses votes for a leader
+/// lease of `election_timeout_max` after the last heartbeat, so a new leader is in place
+/// roughly 1-1.5 lease lengths after a crash (measured by `bench sv3`). openraft also gives
+/// every append request one heartbeat interval to complete, so the heartbeat cannot shrink
+/// much below the time to ship and fsync a couple of full entries.
 pub fn raft_config() -> Result<Arc<Config>> {
     let config = Config {
         cluster_name: "sv-appliance".to_string(),
-        heartbeat_interval: 250,
-        election_timeout_min: 500,
-        election_timeout_max: 1000,
+        heartbeat_interval: 150,
+        election_timeout_min: 450,
+        election_timeout_max: 700,
         snapshot_policy: SnapshotPolicy::Never,
-        // A partition entry holds up to 8,192 records (~2 MB of JSON), and openraft gives an
-        // append request one heartbeat interval: 4 entries keep a request under ~8 MB.
-        max_payload_entries: 4,
+        // A partition entry holds up to 8,192 records (~2 MB of JSON): two per append request
+        // keep it well inside one heartbeat interval.
+        max_payload_entries: 2,
         ..Default::default()
     };
     Ok(Arc::new(

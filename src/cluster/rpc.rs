@@ -115,7 +115,15 @@ async fn write(
     State(node): State<Arc<Node>>,
     Json(w): Json<ForwardedWrite>,
 ) -> Result<Json<WriteOutcome<Appended>>> {
-    let topic = node.topic(&w.topic)?;
+    let topic = match node.topic(&w.topic) {
+        Ok(t) => t,
+        // Created in the metadata log but still opening here (its groups can already have
+        // leaders): nothing was appended, so the sender may retry.
+        Err(_) if node.meta.topic(&w.topic).is_some() => {
+            return Ok(Json(WriteOutcome::NotLeader(None)));
+        }
+        Err(e) => return Err(e),
+    };
     let partition = topic.partitions.get(w.partition as usize).ok_or_else(|| {
         Error::NotFound(format!(
             "topic {:?} has no partition {}",
