@@ -109,6 +109,7 @@ impl Node {
             .map(|m| (m.id, m.raft.clone()))
             .collect();
         let peers = PeerClient::new(&config.cluster.token, addresses);
+        crate::cluster::coordinator::refuse_wiped_member(&config, &peers).await?;
         let meta = MetaGroup::open(
             &config.data_dir.join("meta"),
             config.node_id,
@@ -135,6 +136,7 @@ impl Node {
         node.clone().spawn_checkpoints();
         if node.config.cluster.is_clustered() {
             node.clone().spawn_topic_watcher();
+            node.spawn_join_record();
         }
         Ok(node)
     }
@@ -351,13 +353,17 @@ impl Node {
         }
     }
 
-    /// Ready when the metadata group has a leader and every partition has a leader and has
-    /// replayed what its log held at start.
+    /// Ready when the metadata group has a leader, every topic it lists is open here, and
+    /// every partition has a leader and has replayed what its log held at start.
     pub fn is_ready(&self) -> bool {
+        let opened = self.topics.read();
         self.meta.has_leader()
             && self
-                .topics
-                .read()
+                .meta
+                .topics()
+                .iter()
+                .all(|t| opened.contains_key(&t.name))
+            && opened
                 .values()
                 .all(|t| t.partitions.iter().all(|p| p.is_ready()))
     }

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cluster::rpc::{Forwarded, ForwardedWrite, forward};
+use crate::cluster::network::PeerClient;
+use crate::cluster::rpc::{Forwarded, ForwardedWrite, forward, forward_get};
 use crate::cluster::types::{
     Appended, MetaCommand, MetaRaft, MetaResponse, NodeId, PartitionRaft, WriteOutcome,
 };
+use crate::config::NodeConfig;
 use crate::error::{Error, Result};
 use crate::node::{Node, PartitionWrite, RECORDS_PER_ENTRY, partition_for_key};
 use crate::record::LogRecord;
@@ -22,7 +24,72 @@ pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per forwarded call: the leader's commit timeout plus the trip.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(12);
 
+/// Refuses to start a cluster member whose data directory is empty although the cluster knows
+/// it held data (it is in the metadata's `joined` set, or the metadata leader has replicated
+/// to it): its log and its raft votes are gone, and letting it
+/// vote again could let a stale node win an election and drop committed entries (and makes
+/// openraft's leader panic on the log reverting). Rejoining a wiped member as a learner is
+/// not built yet. A member that never held data (first start, or peers that formed before it
+/// came up) passes: it has not joined yet.
+pub async fn refuse_wiped_member(config: &NodeConfig, peers: &PeerClient) -> Result<()> {
+    let meta_log = config.data_dir.join("meta").join("raft");
+    let has_data = std::fs::read_dir(&meta_log).is_ok_and(|mut d| d.next().is_some());
+    if !config.cluster.is_clustered() || has_data {
+        return Ok(());
+    }
+    let me = config.node_id.to_string();
+    for member in config
+        .cluster
+        .members
+        .iter()
+        .filter(|m| m.id != config.node_id)
+    {
+        let Ok(Forwarded::Done(status)) = forward_get::<Value>(
+            peers,
+            &member.raft,
+            "/internal/status",
+            Duration::from_secs(2),
+        )
+        .await
+        else {
+            continue;
+        };
+        let meta = status["groups"]
+            .as_array()
+            .and_then(|gs| gs.iter().find(|g| g["group"] == "meta"));
+        let joined = status["joined"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|i| i.as_u64() == Some(config.node_id)));
+        if joined || meta.and_then(|g| g["matched"][&me].as_u64()).is_some() {
+            return Err(Error::Config(format!(
+                "node {me} has no data in {} but node {} knows it held data before: its raft log and votes were lost. Rejoining a wiped member is not built yet; restore the data directory, or rebuild the cluster",
+                config.data_dir.display(),
+                member.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Node {
+    /// Records in the metadata that this member holds data, once; retried until committed.
+    pub(crate) fn spawn_join_record(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(node) = weak.upgrade() else { break };
+                let id = node.config.node_id;
+                if node.meta.joined().contains(&id) {
+                    break;
+                }
+                if let Err(e) = node.meta_propose(MetaCommand::MemberJoined { id }).await {
+                    tracing::debug!(error = %e, "recording membership failed; retrying");
+                }
+            }
+        });
+    }
+
     pub fn meta_raft(&self) -> &MetaRaft {
         &self.meta.raft
     }
@@ -66,7 +133,13 @@ impl Node {
         let mut hint = None;
         loop {
             let outcome = match hint.filter(|&l| l != self.config.node_id) {
-                None => self.meta.propose(command.clone()).await?,
+                None => tokio::time::timeout(COMMIT_TIMEOUT, self.meta.propose(command.clone()))
+                    .await
+                    .map_err(|_| {
+                        Error::Unavailable(format!(
+                            "metadata change not committed by a majority within {COMMIT_TIMEOUT:?}; it may or may not be applied later"
+                        ))
+                    })??,
                 Some(leader) => {
                     let addr = self.raft_addr(leader)?;
                     match forward(
@@ -92,9 +165,7 @@ impl Node {
                     "no metadata leader within {LEADER_WAIT:?}: is a majority of the cluster up?"
                 )));
             }
-            if hint.is_none() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -139,9 +210,10 @@ impl Node {
         match first_error {
             // Some partitions may have committed: the error says so, so a client can retry knowing
             // a retry of the whole batch can duplicate the committed part.
+            Some(e) if results.is_empty() => Err(e),
             Some(e) => Err(Error::Unavailable(format!(
-                "write partly failed ({} partition batches committed): {e}",
-                results.len()
+                "write partly failed: batches for partitions {:?} committed, others not: {e}",
+                results.iter().map(|w| w.partition).collect::<Vec<_>>()
             ))),
             None => Ok(results),
         }
@@ -244,6 +316,7 @@ impl Node {
         json!({
             "node_id": self.config.node_id,
             "ready": self.is_ready(),
+            "joined": self.meta.joined(),
             "groups": groups,
         })
     }

@@ -83,8 +83,7 @@ impl LocalCluster {
 
     fn save(&self) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(Error::internal)?;
-        crate::cluster::log_store::write_atomically(&self.dir.join(STATE_FILE), &bytes)?;
-        Ok(())
+        write_private(&self.dir.join(STATE_FILE), &bytes)
     }
 
     /// Writes the configs of a new cluster of `n` nodes under `dir` (or reuses an existing
@@ -171,7 +170,7 @@ impl LocalCluster {
                 self.nodes.len(),
                 members.join("\n")
             );
-            std::fs::write(node.dir.join("node.toml"), text)?;
+            write_private(&node.dir.join("node.toml"), text.as_bytes())?;
         }
         Ok(())
     }
@@ -295,6 +294,22 @@ impl LocalCluster {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + timeout;
         loop {
+            // A node that exited (bad config, refused to start) will never form: say why now.
+            for (i, n) in self.nodes.iter().enumerate() {
+                if n.pid.is_some() && !self.is_running(i) {
+                    let log = std::fs::read_to_string(n.dir.join("node.log")).unwrap_or_default();
+                    let last = log
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("");
+                    return Err(Error::Unavailable(format!(
+                        "node {} exited: {last} (log: {})",
+                        n.id,
+                        n.dir.join("node.log").display()
+                    )));
+                }
+            }
             let last = match self.status_from(&client).await {
                 Ok(status) if formed(&status, self) => return Ok(status),
                 Ok(_) => "some groups have no leader yet or a node is not ready".to_string(),
@@ -438,4 +453,22 @@ fn wait_gone(pid: u32, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     true
+}
+
+/// Writes a file only its owner can read: configs and the state file hold the cluster token.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }

@@ -60,6 +60,9 @@ pub struct MetaState {
     pub applied: Option<LogId<NodeId>>,
     pub membership: StoredMembership<NodeId, BasicNode>,
     pub topics: BTreeMap<String, TopicMeta>,
+    /// Members that have started with data (see `MetaCommand::MemberJoined`).
+    #[serde(default)]
+    pub joined: std::collections::BTreeSet<NodeId>,
 }
 
 impl MetaState {
@@ -83,6 +86,10 @@ impl MetaState {
                     MetaResponse::TopicCreated(topic)
                 }
             },
+            MetaCommand::MemberJoined { id } => {
+                self.joined.insert(*id);
+                MetaResponse::None
+            }
         }
     }
 }
@@ -249,6 +256,10 @@ impl MetaGroup {
                 "metadata group could not commit: {e}"
             ))),
         }
+    }
+
+    pub fn joined(&self) -> Vec<NodeId> {
+        self.state.read().joined.iter().copied().collect()
     }
 
     pub fn has_leader(&self) -> bool {

@@ -15,20 +15,13 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, RaftTypeConfig};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::cluster::types::NodeId;
 
 /// Header carrying the shared cluster token on every internal request.
 pub const TOKEN_HEADER: &str = "x-sv-cluster-token";
-
-/// The body of a raft RPC: which group, and openraft's request.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct GroupRpc<T> {
-    pub group: String,
-    pub rpc: T,
-}
 
 /// Group name of the metadata raft group.
 pub const META_GROUP: &str = "meta";
@@ -128,18 +121,15 @@ impl HttpConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let url = format!("http://{}/raft/{path}", self.addr);
-        let body = GroupRpc {
-            group: self.group.to_string(),
-            rpc,
-        };
+        // The group rides in the path, so the peer parses the (large) body once, as its type.
+        let url = format!("http://{}/raft/{path}/{}", self.addr, self.group);
         let sent = self
             .client
             .http
             .post(&url)
             .header(TOKEN_HEADER, &*self.client.token)
             .timeout(option.hard_ttl())
-            .json(&body)
+            .json(&rpc)
             .send()
             .await;
         let response = match sent {

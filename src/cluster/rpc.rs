@@ -7,17 +7,18 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::cluster::coordinator::COMMIT_TIMEOUT;
-use crate::cluster::network::{GroupRpc, META_GROUP, PeerClient, TOKEN_HEADER};
+use crate::cluster::network::{META_GROUP, PeerClient, TOKEN_HEADER};
 use crate::cluster::types::{
     Appended, MetaCommand, MetaRaftTypes, MetaResponse, NodeId, PartitionRaftTypes, WriteOutcome,
 };
@@ -38,9 +39,9 @@ pub struct ForwardedWrite {
 
 pub fn app(node: Arc<Node>) -> Router {
     Router::new()
-        .route("/raft/append", post(append))
-        .route("/raft/vote", post(vote))
-        .route("/raft/snapshot", post(snapshot))
+        .route("/raft/append/{*group}", post(append))
+        .route("/raft/vote/{*group}", post(vote))
+        .route("/raft/snapshot/{*group}", post(snapshot))
         .route("/internal/write", post(write))
         .route("/internal/meta", post(meta))
         .route("/internal/status", get(status))
@@ -80,35 +81,44 @@ fn reply<T: Serialize, E: Serialize>(result: std::result::Result<T, E>) -> Respo
     Json(result).into_response()
 }
 
-async fn append(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Result<Response> {
-    let group = group_of(&body)?;
+async fn append(
+    State(node): State<Arc<Node>>,
+    Path(group): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
     if group == META_GROUP {
-        let rpc: GroupRpc<openraft::raft::AppendEntriesRequest<MetaRaftTypes>> = parse(&body)?;
-        return Ok(reply(node.meta_raft().append_entries(rpc.rpc).await));
+        let rpc: AppendEntriesRequest<MetaRaftTypes> = parse(&body)?;
+        return Ok(reply(node.meta_raft().append_entries(rpc).await));
     }
     let raft = node.partition_raft(&group)?;
-    let rpc: GroupRpc<openraft::raft::AppendEntriesRequest<PartitionRaftTypes>> = parse(&body)?;
-    Ok(reply(raft.append_entries(rpc.rpc).await))
+    let rpc: AppendEntriesRequest<PartitionRaftTypes> = parse(&body)?;
+    Ok(reply(raft.append_entries(rpc).await))
 }
 
-async fn vote(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Result<Response> {
-    let group = group_of(&body)?;
-    let rpc: GroupRpc<openraft::raft::VoteRequest<NodeId>> = parse(&body)?;
+async fn vote(
+    State(node): State<Arc<Node>>,
+    Path(group): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let rpc: VoteRequest<NodeId> = parse(&body)?;
     if group == META_GROUP {
-        return Ok(reply(node.meta_raft().vote(rpc.rpc).await));
+        return Ok(reply(node.meta_raft().vote(rpc).await));
     }
-    Ok(reply(node.partition_raft(&group)?.vote(rpc.rpc).await))
+    Ok(reply(node.partition_raft(&group)?.vote(rpc).await))
 }
 
-async fn snapshot(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Result<Response> {
-    let group = group_of(&body)?;
+async fn snapshot(
+    State(node): State<Arc<Node>>,
+    Path(group): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
     if group == META_GROUP {
-        let rpc: GroupRpc<openraft::raft::InstallSnapshotRequest<MetaRaftTypes>> = parse(&body)?;
-        return Ok(reply(node.meta_raft().install_snapshot(rpc.rpc).await));
+        let rpc: InstallSnapshotRequest<MetaRaftTypes> = parse(&body)?;
+        return Ok(reply(node.meta_raft().install_snapshot(rpc).await));
     }
     let raft = node.partition_raft(&group)?;
-    let rpc: GroupRpc<openraft::raft::InstallSnapshotRequest<PartitionRaftTypes>> = parse(&body)?;
-    Ok(reply(raft.install_snapshot(rpc.rpc).await))
+    let rpc: InstallSnapshotRequest<PartitionRaftTypes> = parse(&body)?;
+    Ok(reply(raft.install_snapshot(rpc).await))
 }
 
 async fn write(
@@ -150,17 +160,6 @@ async fn meta(
 
 async fn status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
     Json(node.raft_status())
-}
-
-/// Reads only the `group` field, so the body is parsed once more with the right type.
-fn group_of(body: &[u8]) -> Result<String> {
-    #[derive(Deserialize)]
-    struct GroupOnly {
-        group: String,
-    }
-    let g: GroupOnly = serde_json::from_slice(body)
-        .map_err(|e| Error::bad_request(format!("raft request without a group: {e}")))?;
-    Ok(g.group)
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
@@ -232,11 +231,10 @@ pub async fn forward_get<T: DeserializeOwned>(
         Ok(r) => r,
         Err(e) => return Ok(Forwarded::NotSent(format!("{url}: {e}"))),
     };
-    if !response.status().is_success() {
-        return Err(Error::Unavailable(format!(
-            "{url}: HTTP {}",
-            response.status()
-        )));
+    let status = response.status();
+    if !status.is_success() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(Error::Unavailable(format!("{url}: HTTP {status}: {text}")));
     }
     let value = response
         .json()

@@ -25,6 +25,9 @@ pub enum MetaCommand {
         #[serde(default)]
         vector: Option<bool>,
     },
+    /// A member has started with data at least once: from then on, an empty data directory on
+    /// that member means its data was lost, not that it is new.
+    MemberJoined { id: NodeId },
 }
 
 /// What applying a [`MetaCommand`] produced.

@@ -26,12 +26,13 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>> {
     }
     let calls = config.cluster.members.iter().map(|m| async move {
         if m.id == config.node_id {
-            return (m, Some(node.raft_status()));
+            return (m, Ok(node.raft_status()));
         }
         let answer = forward_get(&node.peers, &m.raft, "/internal/status", MEMBER_TIMEOUT).await;
         match answer {
-            Ok(Forwarded::Done(v)) => (m, Some(v)),
-            _ => (m, None),
+            Ok(Forwarded::Done(v)) => (m, Ok(v)),
+            Ok(Forwarded::NotSent(why)) => (m, Err(why)),
+            Err(e) => (m, Err(e.to_string())),
         }
     });
     let answers = futures::future::join_all(calls).await;
@@ -42,14 +43,15 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>> {
                 "id": m.id,
                 "api": m.api,
                 "raft": m.raft,
-                "reachable": view.is_some(),
+                "reachable": view.is_ok(),
                 "ready": view.as_ref().map(|v| v["ready"].clone()).unwrap_or(Value::Bool(false)),
+                "error": view.as_ref().err(),
             })
         })
         .collect();
     let views: Vec<(u64, Value)> = answers
         .into_iter()
-        .filter_map(|(m, v)| v.map(|v| (m.id, v)))
+        .filter_map(|(m, v)| v.ok().map(|v| (m.id, v)))
         .collect();
     Ok(Json(json!({
         "clustered": true,
@@ -86,9 +88,12 @@ fn group_rows(views: &[(u64, Value)]) -> Vec<Value> {
                         .map(|g| (*id, g))
                 })
                 .collect();
+            // A replica that calls itself leader; a stale one (cut off, not yet told) has a
+            // lower term than the real one.
             let leader = replicas
                 .iter()
-                .find(|(id, g)| g["leader"].as_u64() == Some(*id))
+                .filter(|(id, g)| g["leader"].as_u64() == Some(*id))
+                .max_by_key(|(_, g)| g["term"].as_u64())
                 .map(|(id, _)| *id);
             let head = replicas
                 .iter()

@@ -26,11 +26,7 @@ struct Link {
 
 impl Link {
     fn new(target: u16) -> Link {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let link = Link {
             port,
             target,
@@ -78,11 +74,12 @@ impl Link {
 
     fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
-        for s in self.live.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
+        // Listener closed first, so no redial slips in after the live connections are shut.
         while self.listener_alive.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(5));
+        }
+        for s in self.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
         }
     }
 
@@ -99,12 +96,18 @@ fn relay(mut from: TcpStream, mut to: TcpStream) {
     });
 }
 
+/// A free port below Linux's ephemeral range (32768+), where no outgoing connection can take
+/// it between this check and its later (re)bind. Spread by process id so parallel test
+/// processes do not collide.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 500) as u16 * 20;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::SeqCst) % 2_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Starts `serve --config` and waits until its metadata group has a leader.
