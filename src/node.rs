@@ -102,13 +102,7 @@ impl Node {
                 config.data_dir.display()
             ))
         })?;
-        let addresses = config
-            .cluster
-            .members
-            .iter()
-            .map(|m| (m.id, m.raft.clone()))
-            .collect();
-        let peers = PeerClient::new(&config.cluster.token, addresses);
+        let peers = PeerClient::new(&config.cluster);
         crate::cluster::coordinator::refuse_wiped_member(&config, &peers).await?;
         let meta = MetaGroup::open(
             &config.data_dir.join("meta"),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cluster::network::PeerClient;
+use crate::cluster::partition::Partition;
 use crate::cluster::rpc::{Forwarded, ForwardedWrite, forward, forward_get};
 use crate::cluster::types::{
     Appended, MetaCommand, MetaRaft, MetaResponse, NodeId, PartitionRaft, WriteOutcome,
@@ -19,9 +20,7 @@ use crate::record::LogRecord;
 
 /// How long a write or metadata command waits for a leader (an election takes about a second).
 const LEADER_WAIT: Duration = Duration::from_secs(10);
-/// A batch must be committed on a majority within this on the leader.
-pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per forwarded call: the leader's commit timeout plus the trip.
+/// Per forwarded call: the leader's commit timeout ([`crate::cluster::COMMIT_TIMEOUT`]) plus the trip.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// Refuses to start a cluster member whose data directory is empty although the cluster knows
@@ -112,10 +111,9 @@ impl Node {
     }
 
     fn raft_addr(&self, id: NodeId) -> Result<String> {
-        self.config
-            .cluster
-            .member(id)
-            .map(|m| m.raft.clone())
+        self.peers
+            .address(id)
+            .map(str::to_string)
             .ok_or_else(|| Error::Internal(format!("leader {id} is not a configured member")))
     }
 
@@ -133,13 +131,7 @@ impl Node {
         let mut hint = None;
         loop {
             let outcome = match hint.filter(|&l| l != self.config.node_id) {
-                None => tokio::time::timeout(COMMIT_TIMEOUT, self.meta.propose(command.clone()))
-                    .await
-                    .map_err(|_| {
-                        Error::Unavailable(format!(
-                            "metadata change not committed by a majority within {COMMIT_TIMEOUT:?}; it may or may not be applied later"
-                        ))
-                    })??,
+                None => self.meta.propose(command.clone()).await?,
                 Some(leader) => {
                     let addr = self.raft_addr(leader)?;
                     match forward(
@@ -179,17 +171,14 @@ impl Node {
             by_partition[partition_for_key(&record.host, n) as usize].push(record);
         }
         let mut writes = Vec::new();
-        for (pid, mut records) in by_partition.into_iter().enumerate() {
-            let name = topic.name.clone();
+        for (partition, mut records) in topic.partitions.iter().zip(by_partition) {
             while !records.is_empty() {
                 let rest = records.split_off(records.len().min(RECORDS_PER_ENTRY));
                 let chunk = Arc::new(std::mem::replace(&mut records, rest));
-                let name = name.clone();
+                let name = topic.name.as_str();
                 writes.push(async move {
-                    (
-                        pid as u32,
-                        self.write_partition(&name, pid as u32, chunk).await,
-                    )
+                    let result = self.write_partition(name, partition, chunk).await;
+                    (partition.id, result)
                 });
             }
         }
@@ -224,27 +213,16 @@ impl Node {
     async fn write_partition(
         &self,
         topic: &str,
-        partition: u32,
+        local: &Partition,
         records: Arc<Vec<LogRecord>>,
     ) -> Result<Appended> {
-        let local = self.topic(topic)?;
-        let local = &local.partitions[partition as usize];
+        let partition = local.id;
         let deadline = Instant::now() + LEADER_WAIT;
         let mut last_problem = String::from("no leader elected yet");
         loop {
             let leader = local.leader();
             let outcome = match leader {
-                Some(l) if l == self.config.node_id => {
-                    // A leader cut off from its majority never commits; say so instead of
-                    // hanging (the entry may still commit if it heals and keeps leadership).
-                    tokio::time::timeout(COMMIT_TIMEOUT, local.write(records.clone()))
-                        .await
-                        .map_err(|_| {
-                            Error::Unavailable(format!(
-                                "partition {partition} of {topic:?}: not committed by a majority within {COMMIT_TIMEOUT:?}; the write may or may not be applied later"
-                            ))
-                        })??
-                }
+                Some(l) if l == self.config.node_id => local.write(records.clone()).await?,
                 Some(l) => {
                     let body = ForwardedWrite {
                         topic: topic.to_string(),

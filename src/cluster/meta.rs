@@ -247,15 +247,7 @@ impl MetaGroup {
 
     /// Proposes `command` on this node; `NotLeader` when another node leads the group.
     pub async fn propose(&self, command: MetaCommand) -> Result<WriteOutcome<MetaResponse>> {
-        match self.raft.client_write(command).await {
-            Ok(response) => Ok(WriteOutcome::Applied(response.data)),
-            Err(openraft::error::RaftError::APIError(
-                openraft::error::ClientWriteError::ForwardToLeader(f),
-            )) => Ok(WriteOutcome::NotLeader(f.leader_id)),
-            Err(e) => Err(Error::Unavailable(format!(
-                "metadata group could not commit: {e}"
-            ))),
-        }
+        crate::cluster::commit(&self.raft, command, "metadata change").await
     }
 
     pub fn joined(&self) -> Vec<NodeId> {

@@ -19,12 +19,13 @@ pub mod types;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use openraft::error::{InitializeError, RaftError};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Config, Raft, RaftTypeConfig, SnapshotPolicy};
 
 use crate::error::{Error, Result};
-use types::NodeId;
+use types::{NodeId, WriteOutcome};
 
 /// Timing shared by all groups. Log compaction is off because partition state lives in the
 /// shard, not in raft snapshots (see ARCHITECTURE.md).
@@ -51,6 +52,34 @@ pub fn raft_config() -> Result<Arc<Config>> {
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?,
     ))
+}
+
+/// A proposal must be committed by a majority within this on the leader.
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Proposes `data` on this node's copy of a group (`what` names it in errors). `NotLeader`
+/// when another node leads: openraft says so only for entries it did not keep, so the caller
+/// may send it elsewhere. A leader cut off from its majority would wait forever, so after
+/// [`COMMIT_TIMEOUT`] the caller is told the entry may or may not be applied later.
+pub async fn commit<C>(raft: &Raft<C>, data: C::D, what: &str) -> Result<WriteOutcome<C::R>>
+where
+    C: RaftTypeConfig<
+            NodeId = NodeId,
+            Node = BasicNode,
+            Responder = openraft::impls::OneshotResponder<C>,
+        >,
+{
+    let proposed = tokio::time::timeout(COMMIT_TIMEOUT, raft.client_write(data));
+    match proposed.await {
+        Ok(Ok(response)) => Ok(WriteOutcome::Applied(response.data)),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+            Ok(WriteOutcome::NotLeader(f.leader_id))
+        }
+        Ok(Err(e)) => Err(Error::Unavailable(format!("{what} could not commit: {e}"))),
+        Err(_) => Err(Error::Unavailable(format!(
+            "{what}: not committed by a majority within {COMMIT_TIMEOUT:?}; it may or may not be applied later"
+        ))),
+    }
 }
 
 /// Voters of a group: node id → the address peers dial (the raft port in a cluster; the API

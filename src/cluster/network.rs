@@ -44,7 +44,13 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    pub fn new(token: &str, addresses: HashMap<NodeId, String>) -> Self {
+    /// The client for `cluster`: its token and each member's raft address.
+    pub fn new(cluster: &crate::config::ClusterConfig) -> Self {
+        let addresses = cluster
+            .members
+            .iter()
+            .map(|m| (m.id, m.raft.clone()))
+            .collect();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -52,17 +58,19 @@ impl PeerClient {
             .expect("reqwest client without TLS settings always builds");
         Self {
             http,
-            token: token.into(),
+            token: cluster.token.as_str().into(),
             addresses: Arc::new(addresses),
         }
     }
 
+    /// The configured raft address of member `id`.
+    pub fn address(&self, id: NodeId) -> Option<&str> {
+        self.addresses.get(&id).map(String::as_str)
+    }
+
     /// Where to dial `id`: the local config's address, else the one raft recorded.
     pub fn address_of(&self, id: NodeId, recorded: &str) -> String {
-        self.addresses
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| recorded.to_string())
+        self.address(id).unwrap_or(recorded).to_string()
     }
 }
 

@@ -109,6 +109,8 @@ impl RaftStateMachine<C> for PartitionStateMachine {
 /// One partition on this node: its raft group and its shard.
 pub struct Partition {
     pub id: u32,
+    /// Raft group name, `<topic>/<partition>`, also used in error messages.
+    pub group: String,
     pub raft: PartitionRaft,
     pub shard: Arc<Shard>,
     /// Last log index present when the partition opened: until it is applied again the shard
@@ -160,6 +162,7 @@ impl Partition {
         }
         Ok(Self {
             id,
+            group: placement.group.to_string(),
             raft,
             shard,
             replay_target,
@@ -168,16 +171,8 @@ impl Partition {
 
     /// Commits `records` as one raft entry on this node if it leads the group.
     pub async fn write(&self, records: Arc<Vec<LogRecord>>) -> Result<WriteOutcome<Appended>> {
-        match self.raft.client_write(RecordBatch { records }).await {
-            Ok(response) => Ok(WriteOutcome::Applied(response.data)),
-            Err(openraft::error::RaftError::APIError(
-                openraft::error::ClientWriteError::ForwardToLeader(f),
-            )) => Ok(WriteOutcome::NotLeader(f.leader_id)),
-            Err(e) => Err(Error::Unavailable(format!(
-                "partition {} could not commit: {e}",
-                self.id
-            ))),
-        }
+        let what = format!("partition {}", self.group);
+        crate::cluster::commit(&self.raft, RecordBatch { records }, &what).await
     }
 
     pub fn leader(&self) -> Option<NodeId> {

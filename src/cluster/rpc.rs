@@ -17,7 +17,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::cluster::coordinator::COMMIT_TIMEOUT;
 use crate::cluster::network::{META_GROUP, PeerClient, TOKEN_HEADER};
 use crate::cluster::types::{
     Appended, MetaCommand, MetaRaftTypes, MetaResponse, NodeId, PartitionRaftTypes, WriteOutcome,
@@ -141,13 +140,7 @@ async fn write(
         ))
     })?;
     // Only a local attempt: the sender follows the leader hint, so requests never bounce.
-    let committed = tokio::time::timeout(COMMIT_TIMEOUT, partition.write(w.records));
-    let outcome = committed.await.map_err(|_| {
-        Error::Unavailable(format!(
-            "partition {} of {:?}: not committed by a majority within {COMMIT_TIMEOUT:?}; the write may or may not be applied later",
-            w.partition, w.topic
-        ))
-    })??;
+    let outcome = partition.write(w.records).await?;
     Ok(Json(outcome))
 }
 
@@ -200,16 +193,7 @@ pub async fn forward<B: Serialize, T: DeserializeOwned>(
             )));
         }
     };
-    let status = response.status();
-    if !status.is_success() {
-        let text = response.text().await.unwrap_or_default();
-        return Err(Error::Unavailable(format!("{url}: HTTP {status}: {text}")));
-    }
-    let value = response
-        .json()
-        .await
-        .map_err(|e| Error::Unavailable(format!("{url}: unreadable answer: {e}")))?;
-    Ok(Forwarded::Done(value))
+    read_answer(&url, response).await
 }
 
 /// GETs `path` on the peer at `raft_addr` with the token.
@@ -231,6 +215,14 @@ pub async fn forward_get<T: DeserializeOwned>(
         Ok(r) => r,
         Err(e) => return Ok(Forwarded::NotSent(format!("{url}: {e}"))),
     };
+    read_answer(&url, response).await
+}
+
+/// A peer's answer as `T`; a non-2xx status is an error carrying the peer's message.
+async fn read_answer<T: DeserializeOwned>(
+    url: &str,
+    response: reqwest::Response,
+) -> Result<Forwarded<T>> {
     let status = response.status();
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
