@@ -1,4 +1,5 @@
-//! The command line: `serve`, `gen`, `load`, `validate`, and what each one runs.
+//! The command line: `serve`, `gen`, `load`, `validate`, `bench`, `demo`, `cluster`, `up`,
+//! `down`, `status`, `logs`, `supervise`, and what each one runs.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -41,6 +42,65 @@ pub enum Command {
     /// A cluster of node processes on this machine: up, status, kill, restart, down.
     #[command(subcommand)]
     Cluster(crate::cluster::command::ClusterCommand),
+    /// Install or upgrade the cluster on hosts over SSH and start it (systemd units).
+    Up(UpArgs),
+    /// Stop and disable the service on the hosts (data kept unless --purge).
+    Down(DownArgs),
+    /// Per host: service state, version, raft role, partitions led, lag.
+    Status(crate::deploy::HostsArgs),
+    /// The node's recent log lines on one host.
+    Logs(LogsArgs),
+    /// Keep one node running: validate, serve, restart on failure (the systemd unit's job, for
+    /// hosts without systemd; `up --service-manager process` starts it).
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub hosts: crate::deploy::HostsArgs,
+    /// Print every change instead of making it (hosts are still probed, read-only).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Binary to install (default: this one).
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+    /// How long to wait for the cluster to become healthy.
+    #[arg(long, default_value_t = 180)]
+    pub wait_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub hosts: crate::deploy::HostsArgs,
+    /// Also delete each node's data directory.
+    #[arg(long)]
+    pub purge: bool,
+    /// Print every change instead of making it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The host whose node log to show.
+    pub host: String,
+    /// Lines from the end.
+    #[arg(long, default_value_t = 200)]
+    pub lines: usize,
+    #[command(flatten)]
+    pub ssh: crate::deploy::SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// Node configuration file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Where the pid files go (the node's output goes to this command's stdout/stderr).
+    #[arg(long)]
+    pub run_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +343,24 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::telemetry::init_logging("warn");
             runtime()?.block_on(crate::cluster::command::run(command))
         }
+        Command::Up(args) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(crate::deploy::up::run(crate::deploy::up::UpOptions {
+                hosts: args.hosts,
+                dry_run: args.dry_run,
+                binary: args.binary,
+                wait: std::time::Duration::from_secs(args.wait_secs),
+            }))
+        }
+        Command::Down(args) => crate::deploy::ops::down(&args.hosts, args.purge, args.dry_run),
+        Command::Status(hosts) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(crate::deploy::ops::status(&hosts))
+        }
+        Command::Logs(args) => crate::deploy::ops::logs(&args.host, &args.ssh, args.lines),
+        Command::Supervise(args) => {
+            runtime()?.block_on(crate::deploy::supervise::run(args.config, args.run_dir))
+        }
         Command::Validate(args) => {
             let config = NodeConfig::load(
                 Some(&args.config),
@@ -359,9 +437,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
             node.config.node_id, node.config.cluster.raft_listen
         );
     }
+    // Listening and data open: systemd may consider the unit started.
+    crate::deploy::notify::notify("READY=1");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    crate::deploy::notify::notify("STOPPING=1");
     let _ = stop_tx.send(true);
     node.shutdown().await;
     Ok(())

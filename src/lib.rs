@@ -12,6 +12,8 @@
 //! - [`router`]: the HTTP API: topics, writes, `/_search`, `/_sql`, health and metrics.
 //! - [`ingest`]: the loader client: read, parse, batch, send, report.
 //! - [`demo`]: the offline main job (single node today).
+//! - [`deploy`]: `up`/`down`/`status`/`logs` over SSH, the systemd unit, the process supervisor.
+//! - [`process`]: watching and signalling OS processes.
 //! - [`embed`]: embedding providers and the query-embedding cache.
 //! - [`telemetry`]: logging and the Prometheus recorder.
 
@@ -21,10 +23,12 @@ pub mod cluster;
 pub mod config;
 pub mod dataset;
 pub mod demo;
+pub mod deploy;
 pub mod embed;
 pub mod error;
 pub mod ingest;
 pub mod node;
+pub mod process;
 pub mod record;
 pub mod router;
 pub mod shard;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::process::{process_alive, signal, wait_gone};
 
 const STATE_FILE: &str = "cluster.json";
 
@@ -175,6 +176,13 @@ impl LocalCluster {
         Ok(())
     }
 
+    fn running_ids(&self) -> Vec<u64> {
+        (0..self.nodes.len())
+            .filter(|&i| self.is_running(i))
+            .map(|i| self.nodes[i].id)
+            .collect()
+    }
+
     pub fn is_running(&self, i: usize) -> bool {
         self.nodes[i].pid.is_some_and(process_alive)
     }
@@ -311,7 +319,7 @@ impl LocalCluster {
                 }
             }
             let last = match self.status_from(&client).await {
-                Ok(status) if formed(&status, self) => return Ok(status),
+                Ok(status) if is_formed(&status, &self.running_ids()) => return Ok(status),
                 Ok(_) => "some groups have no leader yet or a node is not ready".to_string(),
                 Err(e) => e.to_string(),
             };
@@ -351,12 +359,9 @@ impl LocalCluster {
     }
 }
 
-/// Every running node reachable and ready, every group led by a running node.
-fn formed(status: &Value, cluster: &LocalCluster) -> bool {
-    let running: Vec<u64> = (0..cluster.nodes.len())
-        .filter(|&i| cluster.is_running(i))
-        .map(|i| cluster.nodes[i].id)
-        .collect();
+/// Every node in `running` reachable and ready, every group led by one of them, and each
+/// of them holding every group within a few entries of its leader.
+pub fn is_formed(status: &Value, running: &[u64]) -> bool {
     let members_ok = status["members"].as_array().is_some_and(|ms| {
         ms.iter()
             .filter(|m| m["id"].as_u64().is_some_and(|id| running.contains(&id)))
@@ -418,41 +423,6 @@ pub fn render_status(status: &Value) -> String {
         );
     }
     out
-}
-
-fn process_alive(pid: u32) -> bool {
-    // A zombie (exited, not yet reaped) counts as gone.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z"),
-        Err(_) => false,
-    }
-}
-
-fn signal(pid: u32, name: &str) -> Result<()> {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .map_err(|e| Error::Internal(format!("cannot run kill: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::Internal(format!("kill -{name} {pid} failed")))
-    }
-}
-
-fn wait_gone(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while process_alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 /// Writes a file only its owner can read: configs and the state file hold the cluster token.

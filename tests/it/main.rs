@@ -23,3 +23,6 @@ mod cluster;
 
 /// A network partition through per-link TCP proxies: the minority cannot commit, all converge.
 mod partition;
+
+/// `up`/`status`/`logs`/`down` over real OpenSSH servers; the systemd unit and dry run.
+mod deploy;
