@@ -1,4 +1,4 @@
-//! The command line: `serve`, `gen`, `load`, `validate`, `bench`, `demo`, `cluster`, `up`,
+//! The command line: `serve`, `gen`, `fetch`, `load`, `validate`, `bench`, `demo`, `cluster`, `up`,
 //! `down`, `status`, `logs`, `supervise`, and what each one runs.
 
 use std::collections::HashMap;
@@ -30,6 +30,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write realistic synthetic log lines (deterministic for a seed).
     Gen(GenArgs),
+    /// Download a Loghub-2.0 dataset from Zenodo: resumable, md5-checked, unpacked, line-counted.
+    Fetch(FetchArgs),
     /// Parse a log file and load it into a topic on a running node.
     Load(LoadArgs),
     /// Check a node configuration without starting anything (exit 0 valid, 1 invalid).
@@ -227,6 +229,27 @@ pub struct GenArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Dataset: thunderbird (16,601,745 lines), bgl or hdfs.
+    pub dataset: LogFormat,
+    /// Where `<Name>_full.log` goes.
+    #[arg(long, default_value = "./datasets")]
+    pub dir: PathBuf,
+    /// A server with Zenodo's paths (`/api/records/8275861`, `/records/8275861/files/NAME.zip`).
+    #[arg(long, env = "SV_DATASET_MIRROR")]
+    pub mirror: Option<String>,
+    /// No network: succeed only if the dataset is already here and verified.
+    #[arg(long)]
+    pub offline: bool,
+    /// Lines to expect instead of the published count (a mirror of another version).
+    #[arg(long)]
+    pub expect_lines: Option<u64>,
+    /// No progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct LoadArgs {
     /// File to load: plain, .gz or .zst; `-` reads stdin.
     pub input: PathBuf,
@@ -274,6 +297,10 @@ pub fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(serve(args))
         }
         Command::Gen(args) => gen_command(args),
+        Command::Fetch(args) => {
+            crate::telemetry::init_logging("warn");
+            runtime()?.block_on(fetch_command(args))
+        }
         Command::Load(args) => {
             crate::telemetry::init_logging("warn");
             runtime()?.block_on(load_command(args))
@@ -362,11 +389,10 @@ pub fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(crate::deploy::supervise::run(args.config, args.run_dir))
         }
         Command::Validate(args) => {
-            let config = NodeConfig::load(
-                Some(&args.config),
-                &HashMap::new(),
-                &ConfigOverrides::default(),
-            )?;
+            // The same layers `serve` applies (SV_* environment included), so the unit's
+            // ExecStartPre checks the config that will be served.
+            let env: HashMap<String, String> = std::env::vars().collect();
+            let config = NodeConfig::load(Some(&args.config), &env, &ConfigOverrides::default())?;
             println!(
                 "{}: valid (node {}, api {})",
                 args.config.display(),
@@ -499,6 +525,31 @@ fn gen_command(args: GenArgs) -> Result<()> {
             n as f64 / secs.max(1e-9)
         );
     }
+    Ok(())
+}
+
+async fn fetch_command(args: FetchArgs) -> Result<()> {
+    use crate::dataset::fetch::{FetchOptions, fetch};
+    let options = FetchOptions {
+        format: args.dataset,
+        dir: args.dir,
+        mirror: args.mirror,
+        offline: args.offline,
+        expect_lines: args.expect_lines,
+        progress: !args.no_progress,
+    };
+    let outcome = fetch(&options).await?;
+    let what = if outcome.already {
+        "already fetched (nothing to do)"
+    } else {
+        "fetched, md5 and line count verified"
+    };
+    println!(
+        "{}: {what}: {} lines, {} bytes",
+        outcome.log.display(),
+        outcome.lines,
+        outcome.bytes
+    );
     Ok(())
 }
 

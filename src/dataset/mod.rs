@@ -15,6 +15,7 @@
 
 pub mod bgl;
 pub mod civil;
+pub mod fetch;
 pub mod generate;
 pub mod hdfs;
 mod scan;

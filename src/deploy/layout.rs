@@ -66,10 +66,10 @@ impl Layout {
     }
 }
 
-/// Shell test: is `$pid` a live process? A zombie is not (containers often run an init that
-/// never reaps, and `kill -0` succeeds on a zombie).
-pub const ALIVE: &str =
-    r#"[ -r /proc/$pid/stat ] && [ "$(sed 's/.*) //' /proc/$pid/stat | cut -d' ' -f1)" != Z ]"#;
+/// Shell test: is `$pid` a live supervisor? A zombie is not (containers often run an init that
+/// never reaps, and `kill -0` succeeds on a zombie), and neither is an unrelated process that
+/// reused the pid of a stale pid file (after a reboot).
+pub const ALIVE: &str = r#"[ -r /proc/$pid/stat ] && [ "$(sed 's/.*) //' /proc/$pid/stat | cut -d' ' -f1)" != Z ] && tr '\0' ' ' < /proc/$pid/cmdline | grep -q ' supervise '"#;
 
 /// The read-only script that reports a host's state as `key=value` lines.
 pub fn probe_script(manager: ServiceManager) -> String {
@@ -93,6 +93,11 @@ echo "binary_sha=$(sha256sum "$R/usr/local/bin/sv-appliance" 2>/dev/null | cut -
 echo "config_sha=$(sha256sum "$R/etc/sv-appliance/node.toml" 2>/dev/null | cut -d' ' -f1)"
 echo "unit_sha=$(sha256sum "$R/etc/systemd/system/sv-appliance.service" 2>/dev/null | cut -d' ' -f1)"
 echo "token=$(sed -n 's/^token = "\([^"]*\)"$/\1/p' "$R/etc/sv-appliance/node.toml" 2>/dev/null)"
+echo "node_id=$(sed -n 's/^node_id = //p' "$R/etc/sv-appliance/node.toml" 2>/dev/null)"
+echo "members=$(sed -n 's/^  {{ \(id = .*\) }},$/\1/p' "$R/etc/sv-appliance/node.toml" 2>/dev/null | tr '\n' ';')"
+[ -e "$R/etc/sv-appliance/restart-pending" ] && echo restart_pending=yes
+[ -d /run/systemd/system ] && echo systemd=yes
+echo "uid=$(id -u)"
 echo "version=$("$R/usr/local/bin/sv-appliance" --version 2>/dev/null)"
 [ -e "$R/etc/default/sv-appliance" ] && echo env_file=yes
 id -u sv-appliance >/dev/null 2>&1 && echo user=yes
@@ -132,14 +137,26 @@ impl Probe {
         self.get("active") == "active"
     }
 
-    /// Refuses a host this binary cannot run on, naming what is wrong.
-    pub fn check_platform(&self, host: &str) -> Result<()> {
+    /// Refuses a host this binary (or this service manager) cannot run on, naming what is wrong.
+    pub fn check_platform(&self, host: &str, manager: ServiceManager) -> Result<()> {
         let (os, arch) = (self.get("os"), self.get("arch"));
         if os != "Linux" || arch != std::env::consts::ARCH {
             return Err(Error::bad_request(format!(
                 "{host}: check host: this binary is for Linux {}, the host runs {os} {arch}",
                 std::env::consts::ARCH
             )));
+        }
+        if manager == ServiceManager::Systemd {
+            if self.get("systemd") != "yes" {
+                return Err(Error::bad_request(format!(
+                    "{host}: check host: systemd is not running there (not PID 1); use --service-manager process"
+                )));
+            }
+            if self.get("uid") != "0" {
+                return Err(Error::bad_request(format!(
+                    "{host}: check host: installing a systemd unit needs root; log in as root (--user root)"
+                )));
+            }
         }
         // Several missing tools collapse into one key: naming one is enough to act on.
         let missing = self.get("missing");
@@ -150,6 +167,16 @@ impl Probe {
         }
         Ok(())
     }
+}
+
+/// The member list of a config as the probe reports it: `id = 1, raft = "…", api = "…";…`.
+pub fn members_line(config: &str) -> String {
+    config
+        .lines()
+        .filter_map(|l| l.strip_prefix("  { ")?.strip_suffix(" },"))
+        .filter(|l| l.starts_with("id = "))
+        .map(|l| format!("{l};"))
+        .collect()
 }
 
 /// API and raft ports, the same on every host.
@@ -289,15 +316,26 @@ mod tests {
     #[test]
     fn a_host_of_another_platform_is_refused_by_name() {
         let probe = Probe::parse("os=Darwin\narch=arm64\nroot=\n");
-        let err = probe.check_platform("mac-1").unwrap_err().to_string();
+        let err = probe
+            .check_platform("mac-1", ServiceManager::Process)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mac-1") && err.contains("Darwin"), "{err}");
         let ok = Probe::parse(&format!("os=Linux\narch={}\n", std::env::consts::ARCH));
-        ok.check_platform("h").unwrap();
+        ok.check_platform("h", ServiceManager::Process).unwrap();
+        let err = ok
+            .check_platform("h", ServiceManager::Systemd)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("systemd is not running"), "{err}");
         let missing = Probe::parse(&format!(
             "os=Linux\narch={}\nmissing=setsid\n",
             std::env::consts::ARCH
         ));
-        let err = missing.check_platform("h").unwrap_err().to_string();
+        let err = missing
+            .check_platform("h", ServiceManager::Process)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("setsid"), "{err}");
     }
 }

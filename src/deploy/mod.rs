@@ -23,9 +23,9 @@ pub struct SshArgs {
     /// SSH user (default: from your ssh config, else your login name).
     #[arg(long)]
     pub user: Option<String>,
-    /// SSH port of every host.
-    #[arg(long, default_value_t = 22)]
-    pub ssh_port: u16,
+    /// SSH port of every host (default: from your ssh config, else 22).
+    #[arg(long)]
+    pub ssh_port: Option<u16>,
     /// Private key to log in with (ssh -i).
     #[arg(long)]
     pub identity: Option<PathBuf>,
@@ -76,13 +76,8 @@ impl HostsArgs {
                 "--nodes needs a comma-separated list of hosts, e.g. dell-1,dell-2,dell-3",
             ));
         }
-        if let Some(bad) = hosts.iter().find(|h| {
-            !h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
-        }) {
-            return Err(Error::bad_request(format!(
-                "--nodes: {bad:?} is not a host name or IP address (give the user with --user)"
-            )));
+        for host in &hosts {
+            check_host(host)?;
         }
         for (i, h) in hosts.iter().enumerate() {
             if hosts[..i].contains(h) {
@@ -101,6 +96,20 @@ impl HostsArgs {
             raft: self.raft_port,
         }
     }
+}
+
+/// A host name or IP address: it reaches ssh's command line and the node config, so nothing
+/// else (a leading `-` would be read as an ssh option).
+pub fn check_host(host: &str) -> Result<()> {
+    let charset = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    if host.is_empty() || host.starts_with('-') || !charset {
+        return Err(Error::bad_request(format!(
+            "{host:?} is not a host name or IP address (give the user with --user)"
+        )));
+    }
+    Ok(())
 }
 
 /// `/_cluster/status` from the first host that answers, with the last failure otherwise.

@@ -8,37 +8,50 @@ use crate::deploy::up::stop_supervisor_script;
 use crate::deploy::{HostsArgs, SshArgs, cluster_status};
 use crate::error::{Error, Result};
 
-/// Stops and disables the service on every host; `purge` also deletes the data.
+/// Stops and disables the service on every host; `purge` also deletes the data. A host that
+/// fails does not stop the others: every host is tried, the failures reported at the end.
 pub fn down(hosts: &HostsArgs, purge: bool, dry_run: bool) -> Result<()> {
     let nodes = hosts.checked_nodes()?;
     let manager = hosts.ssh.service_manager;
     let ssh = hosts.ssh.client(dry_run);
+    let mut failures = Vec::new();
     for host in &nodes {
-        let probe = Probe::parse(&ssh.probe(host, "check host", &probe_script(manager))?);
-        let layout = probe.layout();
-        let script = match manager {
-            ServiceManager::Systemd => "systemctl disable --now sv-appliance".to_string(),
-            ServiceManager::Process => stop_supervisor_script(&layout),
-        };
-        ssh.change(host, "stop service", &script, Input::None)?;
-        if purge {
-            ssh.change(
-                host,
-                "delete data",
-                &format!("rm -rf {}", quote(&layout.data_dir())),
-                Input::None,
-            )?;
-        }
-        println!(
-            "{host}: stopped{}",
+        let stop = || -> Result<()> {
+            let probe = Probe::parse(&ssh.probe(host, "check host", &probe_script(manager))?);
+            let layout = probe.layout();
+            let script = match manager {
+                ServiceManager::Systemd => {
+                    "if systemctl cat sv-appliance >/dev/null 2>&1; then systemctl disable --now sv-appliance; fi".to_string()
+                }
+                ServiceManager::Process => stop_supervisor_script(&layout),
+            };
+            ssh.change(host, "stop service", &script, Input::None)?;
             if purge {
-                ", data deleted"
-            } else {
-                ", data kept"
+                ssh.change(
+                    host,
+                    "delete data",
+                    &format!("rm -rf {}", quote(&layout.data_dir())),
+                    Input::None,
+                )?;
             }
-        );
+            Ok(())
+        };
+        match stop() {
+            Ok(()) => println!(
+                "{host}: stopped, data {}",
+                if purge { "deleted" } else { "kept" }
+            ),
+            Err(e) => {
+                println!("{host}: FAILED: {e}");
+                failures.push(e.to_string());
+            }
+        }
     }
-    Ok(())
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unavailable(failures.join("; ")))
+    }
 }
 
 /// Per host: service state, version, raft role, partitions led and lag. Fails (exit 1) when
@@ -135,6 +148,7 @@ fn member_view(status: &Value, id: u64) -> (String, String, String) {
 
 /// The node's recent log lines on `host`: the unit's journal, or the supervisor's log.
 pub fn logs(host: &str, ssh_args: &SshArgs, lines: usize) -> Result<()> {
+    crate::deploy::check_host(host)?;
     let ssh = ssh_args.client(false);
     let script = match ssh_args.service_manager {
         ServiceManager::Systemd => format!("journalctl -u sv-appliance --no-pager -n {lines}"),

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Ssh {
     pub user: Option<String>,
-    pub port: u16,
+    pub port: Option<u16>,
     pub identity: Option<PathBuf>,
     /// Extra `-o` options, e.g. `StrictHostKeyChecking=accept-new`.
     pub options: Vec<String>,
@@ -30,7 +30,9 @@ impl Ssh {
         let mut cmd = Command::new("ssh");
         // BatchMode: never ask for a password or a host-key confirmation on a terminal.
         cmd.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
-        cmd.arg("-p").arg(self.port.to_string());
+        if let Some(port) = self.port {
+            cmd.arg("-p").arg(port.to_string());
+        }
         if let Some(identity) = &self.identity {
             cmd.arg("-i").arg(identity);
         }

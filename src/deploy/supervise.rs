@@ -27,24 +27,64 @@ pub fn node_pid_file(run_dir: &Path) -> PathBuf {
 pub async fn run(config: PathBuf, run_dir: PathBuf) -> Result<()> {
     std::fs::create_dir_all(&run_dir)?;
     let pid_file = supervisor_pid_file(&run_dir);
-    if let Some(pid) = read_pid(&pid_file)
-        && pid != std::process::id()
-        && process_alive(pid)
-    {
-        return Err(Error::Conflict(format!(
-            "a supervisor is already running as pid {pid} ({})",
-            pid_file.display()
-        )));
-    }
-    std::fs::write(&pid_file, std::process::id().to_string())?;
+    claim_pid_file(&pid_file)?;
     stop_orphaned_node(&run_dir);
     let outcome = supervise(&config, &run_dir).await;
-    let _ = std::fs::remove_file(&pid_file);
-    let _ = std::fs::remove_file(node_pid_file(&run_dir));
+    // Only our own: a file another supervisor claimed meanwhile stays.
+    if read_pid(&pid_file) == Some(std::process::id()) {
+        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(node_pid_file(&run_dir));
+    }
     if let Err(e) = &outcome {
         say(&format!("stopped: {e}"));
     }
     outcome
+}
+
+/// Creates the pid file exclusively. One left by a supervisor that is gone (killed, or a
+/// reboot that handed its pid to another program) is replaced; a live supervisor's is not.
+fn claim_pid_file(pid_file: &Path) -> Result<()> {
+    use std::io::Write;
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(pid_file)
+        {
+            Ok(mut file) => {
+                write!(file, "{}", std::process::id())?;
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Some(pid) = read_pid(pid_file)
+                    && is_supervisor(pid)
+                {
+                    return Err(Error::Conflict(format!(
+                        "a supervisor is already running as pid {pid} ({})",
+                        pid_file.display()
+                    )));
+                }
+                let _ = std::fs::remove_file(pid_file);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "{} is being claimed by another supervisor",
+        pid_file.display()
+    )))
+}
+
+/// A live process whose command line is `… supervise …`.
+fn is_supervisor(pid: u32) -> bool {
+    process_alive(pid) && has_arg(pid, b"supervise")
+}
+
+fn has_arg(pid: u32, arg: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .any(|a| a == arg)
 }
 
 async fn supervise(config: &Path, run_dir: &Path) -> Result<()> {
@@ -114,9 +154,7 @@ fn stop_orphaned_node(run_dir: &Path) {
     let Some(pid) = read_pid(&node_pid_file(run_dir)) else {
         return;
     };
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let is_node = cmdline.split(|b| *b == 0).any(|arg| arg == b"serve");
-    if !process_alive(pid) || !is_node {
+    if !process_alive(pid) || !has_arg(pid, b"serve") {
         return;
     }
     say(&format!(

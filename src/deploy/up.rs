@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::deploy::layout::{
-    ALIVE, ENV_FILE, Layout, Probe, ServiceManager, address, node_config, probe_script, sha256,
-    sha256_file,
+    ALIVE, ENV_FILE, Layout, Probe, ServiceManager, address, members_line, node_config,
+    probe_script, sha256, sha256_file,
 };
 use crate::deploy::ssh::{Input, Ssh, quote};
 use crate::deploy::{HostsArgs, wait_healthy};
@@ -32,10 +32,22 @@ pub async fn run(options: UpOptions) -> Result<()> {
     let binary_sha = sha256_file(&binary)?;
 
     // Every host is checked before any is changed, so a bad host leaves the others as they were.
+    // A dry run reports what would stop a real one and goes on showing the changes.
     let mut probes = Vec::new();
-    for host in &hosts {
+    let mut blockers = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
         let probe = Probe::parse(&ssh.probe(host, "check host", &probe_script(manager))?);
-        probe.check_platform(host)?;
+        let checked = probe
+            .check_platform(host, manager)
+            .and_then(|()| check_membership(&probe, host, &hosts, i, ports));
+        match checked {
+            Ok(()) => {}
+            Err(e) if options.dry_run => {
+                println!("[{host}] WOULD FAIL: {e}");
+                blockers.push(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
         probes.push(probe);
     }
     let token = cluster_token(&hosts, &probes)?;
@@ -49,50 +61,76 @@ pub async fn run(options: UpOptions) -> Result<()> {
             layout: &layout,
             manager,
         };
+        let config = node_config(&hosts, i, ports, &token, &layout);
+        let unit = layout.unit_text();
         let mut changed: Vec<&str> = Vec::new();
         if probe.get("binary_sha") != binary_sha {
-            installer.binary(&binary, &binary_sha)?;
             changed.push("binary");
         }
-        let config = node_config(&hosts, i, ports, &token, &layout);
         if probe.get("config_sha") != sha256(config.as_bytes()) {
-            installer.config(&config)?;
             changed.push("config");
         }
+        if manager == ServiceManager::Systemd && probe.get("unit_sha") != sha256(unit.as_bytes()) {
+            changed.push("unit");
+        }
+        // A change installed by an earlier `up` that stopped before restarting the node.
+        if probe.get("restart_pending") == "yes" {
+            changed.push("restart pending");
+        }
+        let restart = probe.active() && !changed.is_empty();
+        if restart {
+            // Never take a node down while the cluster is not whole: with one node already
+            // out, a restart would cost the majority.
+            if !options.dry_run {
+                wait_healthy(&hosts, ports.api, options.wait)
+                    .await
+                    .map_err(|e| {
+                        Error::Unavailable(format!(
+                            "{host}: not restarting it, the cluster is not healthy: {e}"
+                        ))
+                    })?;
+            }
+            installer.mark_restart_pending()?;
+        }
+        if manager == ServiceManager::Systemd && probe.get("user") != "yes" {
+            // Before the config, which is made readable to its group.
+            ssh.change(
+                host,
+                "create system user",
+                "useradd --system --user-group --no-create-home --home-dir /var/lib/sv-appliance --shell /usr/sbin/nologin sv-appliance",
+                Input::None,
+            )?;
+        }
+        if changed.contains(&"binary") {
+            installer.binary(&binary, &binary_sha)?;
+        }
+        if changed.contains(&"config") {
+            installer.config(&config)?;
+        }
         if probe.get("env_file") != "yes" {
+            // It will hold OPENAI_API_KEY: root only (systemd and the supervisor start as root
+            // or as the ssh user that wrote it).
             installer.file(
                 "write environment file",
                 &layout.env_file(),
                 ENV_FILE,
-                "644",
+                "600",
                 None,
             )?;
         }
-        if manager == ServiceManager::Systemd {
-            if probe.get("user") != "yes" {
-                ssh.change(
-                    host,
-                    "create system user",
-                    "useradd --system --no-create-home --home-dir /var/lib/sv-appliance --shell /usr/sbin/nologin sv-appliance",
-                    Input::None,
-                )?;
-            }
-            let unit = layout.unit_text();
-            if probe.get("unit_sha") != sha256(unit.as_bytes()) {
-                installer.file("install systemd unit", &layout.unit(), &unit, "644", None)?;
-                ssh.change(
-                    host,
-                    "reload systemd",
-                    "systemctl daemon-reload",
-                    Input::None,
-                )?;
-                changed.push("unit");
-            }
+        if changed.contains(&"unit") {
+            installer.file("install systemd unit", &layout.unit(), &unit, "644", None)?;
+            ssh.change(
+                host,
+                "reload systemd",
+                "systemctl daemon-reload",
+                Input::None,
+            )?;
         }
         let action = if !probe.active() {
             installer.start()?;
             "started"
-        } else if changed.is_empty() {
+        } else if !restart {
             "already running, nothing changed"
         } else {
             // Rolling upgrade: the next host waits until this one is back and caught up.
@@ -100,6 +138,7 @@ pub async fn run(options: UpOptions) -> Result<()> {
             if !options.dry_run {
                 wait_healthy(&hosts, ports.api, options.wait).await?;
             }
+            installer.clear_restart_pending()?;
             "restarted"
         };
         let what = if changed.is_empty() {
@@ -108,6 +147,12 @@ pub async fn run(options: UpOptions) -> Result<()> {
             format!("new {}", changed.join(", "))
         };
         println!("{host}: node {} {what}; {action}", i + 1);
+    }
+    if !blockers.is_empty() {
+        return Err(Error::bad_request(format!(
+            "dry run: nothing was changed, and a real run would stop at: {}",
+            blockers.join("; ")
+        )));
     }
     if options.dry_run {
         println!("dry run: nothing was changed");
@@ -121,6 +166,30 @@ pub async fn run(options: UpOptions) -> Result<()> {
     println!(
         "  report page: not built yet (the report at :8080 comes with the scale-test harness)"
     );
+    Ok(())
+}
+
+/// Refuses to rewrite a host's node id or member list: the node's raft log and votes belong to
+/// that identity, and membership changes are not built.
+fn check_membership(
+    probe: &Probe,
+    host: &str,
+    hosts: &[String],
+    index: usize,
+    ports: crate::deploy::layout::Ports,
+) -> Result<()> {
+    let current_id = probe.get("node_id");
+    if current_id.is_empty() {
+        return Ok(()); // nothing installed yet
+    }
+    let wanted = members_line(&node_config(hosts, index, ports, "", &probe.layout()));
+    let current = probe.get("members");
+    if current_id != (index + 1).to_string() || current != wanted {
+        return Err(Error::Conflict(format!(
+            "{host}: check host: it is node {current_id} of [{current}]; this would make it node {} of [{wanted}]. Changing node ids, members or ports is not built: keep --nodes in the same order with the same ports, or `down --purge` every host and delete /etc/sv-appliance/node.toml to start a new cluster",
+            index + 1
+        )));
+    }
     Ok(())
 }
 
@@ -161,7 +230,7 @@ impl Installer<'_> {
         let target = self.layout.binary();
         let tmp = format!("{target}.new");
         let script = format!(
-            "set -e; mkdir -p {dir}; cat > {tmp}; if ! echo {check} | sha256sum -c --status -; then rm -f {tmp}; echo 'checksum mismatch after copy' >&2; exit 1; fi; chmod 755 {tmp}; mv -f {tmp} {target}",
+            "set -e; mkdir -p {dir}; cat > {tmp}; if ! echo {check} | sha256sum -c --status -; then rm -f {tmp}; echo 'checksum mismatch after copy' >&2; exit 1; fi; chmod 755 {tmp}; if ! {tmp} --version >/dev/null; then rm -f {tmp}; echo 'the new binary does not run on this host' >&2; exit 1; fi; mv -f {tmp} {target}",
             dir = quote(parent(&target)),
             tmp = quote(&tmp),
             check = quote(&format!("{sha}  {tmp}")),
@@ -170,6 +239,31 @@ impl Installer<'_> {
         self.ssh
             .change(self.host, "install binary", &script, Input::File(path))?;
         Ok(())
+    }
+
+    /// Written before the first change on a running node and removed after its restart, so an
+    /// `up` interrupted in between still restarts it on the next run.
+    fn mark_restart_pending(&self) -> Result<()> {
+        let marker = self.restart_marker();
+        let script = format!(
+            "mkdir -p {} && touch {}",
+            quote(parent(&marker)),
+            quote(&marker)
+        );
+        self.ssh
+            .change(self.host, "mark restart pending", &script, Input::None)?;
+        Ok(())
+    }
+
+    fn clear_restart_pending(&self) -> Result<()> {
+        let script = format!("rm -f {}", quote(&self.restart_marker()));
+        self.ssh
+            .change(self.host, "clear restart pending", &script, Input::None)?;
+        Ok(())
+    }
+
+    fn restart_marker(&self) -> String {
+        format!("{}/restart-pending", parent(&self.layout.config()))
     }
 
     fn config(&self, text: &str) -> Result<()> {
@@ -240,17 +334,19 @@ pub fn start_supervisor_script(layout: &Layout) -> String {
     let env = quote(&layout.env_file());
     let pid = quote(&layout.supervisor_pid());
     format!(
-        "(set -e; mkdir -p {state}; if [ -f {env} ]; then set -a; . {env}; set +a; fi; cd /; setsid -f {bin} supervise --config {config} --run-dir {state} </dev/null >>{log} 2>&1; for i in $(seq 100); do [ -f {pid} ] && exit 0; sleep 0.1; done; echo \"the supervisor did not start; see {log}\" >&2; exit 1)",
+        "(set -e; mkdir -p {state}; if [ -f {env} ]; then set -a; . {env}; set +a; fi; rm -f {pid}; cd /; setsid -f {bin} supervise --config {config} --run-dir {state} </dev/null >>{log} 2>&1; for i in $(seq 100); do [ -f {pid} ] && exit 0; sleep 0.1; done; echo \"the supervisor did not start; see {log}\" >&2; exit 1)",
         bin = quote(&layout.binary()),
         config = quote(&layout.config()),
         log = quote(&layout.node_log()),
     )
 }
 
-/// Stops the supervisor (which stops the node gracefully) and waits until it is gone.
+/// Stops the supervisor (which stops the node gracefully) and waits until it is gone; then a
+/// node orphaned by a supervisor that was killed, so `down` never leaves one serving.
 pub fn stop_supervisor_script(layout: &Layout) -> String {
     let pid = quote(&layout.supervisor_pid());
+    let node_pid = quote(&format!("{}/node.pid", layout.state_dir()));
     format!(
-        "(pid=$(cat {pid} 2>/dev/null) || exit 0; kill -TERM \"$pid\" 2>/dev/null || exit 0; for i in $(seq 700); do {ALIVE} || exit 0; sleep 0.1; done; echo \"supervisor $pid did not stop within 70 s\" >&2; exit 1)"
+        "(pid=$(cat {pid} 2>/dev/null); if [ -n \"$pid\" ] && {ALIVE}; then kill -TERM \"$pid\"; for i in $(seq 700); do {ALIVE} || break; sleep 0.1; done; if {ALIVE}; then echo \"supervisor $pid did not stop within 70 s\" >&2; exit 1; fi; fi; pid=$(cat {node_pid} 2>/dev/null); if [ -n \"$pid\" ] && [ -r /proc/$pid/cmdline ] && tr '\\0' ' ' < /proc/$pid/cmdline | grep -q ' serve '; then kill -TERM \"$pid\"; for i in $(seq 700); do [ -d /proc/$pid ] && [ \"$(sed 's/.*) //' /proc/$pid/stat | cut -d' ' -f1)\" != Z ] || exit 0; sleep 0.1; done; echo \"node $pid did not stop within 70 s\" >&2; exit 1; fi; exit 0)"
     )
 }

@@ -330,6 +330,25 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
             .collect::<Vec<_>>()
     );
 
+    // The same hosts in another order would swap node ids under their raft logs: refused,
+    // before anything is touched.
+    let reordered = vec![
+        hosts.ips[1].clone(),
+        hosts.ips[0].clone(),
+        hosts.ips[2].clone(),
+    ];
+    let (ok, out) = hosts.run(&["up", "--service-manager", "process"], &reordered);
+    assert!(
+        !ok && out.contains("Changing node ids, members or ports is not built"),
+        "{out}"
+    );
+    assert_eq!(
+        supervisors,
+        (0..3)
+            .map(|i| hosts.pid(i, "supervisor.pid"))
+            .collect::<Vec<_>>()
+    );
+
     // The supervisor itself is SIGKILLed: its node runs on, orphaned, and the service counts
     // as down. `up` starts a supervisor, which stops the orphan and starts a fresh node.
     let orphan = hosts.pid(0, "node.pid").unwrap();
@@ -377,7 +396,11 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
             sha256(&hosts.root(i).join("usr/local/bin/sv-appliance")),
             sha256(&newer)
         );
-        assert_ne!(&hosts.pid(i, "supervisor.pid"), before, "host {i} restarted");
+        assert_ne!(
+            &hosts.pid(i, "supervisor.pid"),
+            before,
+            "host {i} restarted"
+        );
     }
     wait_until(
         "data kept through the upgrade",
@@ -412,13 +435,20 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
 fn up_dry_run_prints_the_systemd_actions_and_a_bad_host_stops_before_any_change() {
     let hosts = Hosts::start(1);
     let (ok, out) = hosts.run(&["up", "--dry-run"], &hosts.ips);
-    assert!(ok, "{out}");
+    // systemd is not PID 1 here: the dry run says a real run would stop, and still shows every
+    // action it would take.
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("WOULD FAIL") && out.contains("systemd is not running there"),
+        "{out}"
+    );
     let root = hosts.root(0).display().to_string();
     for expected in [
         "install binary: set -e; mkdir -p",
         &format!("sha256sum -c --status -; then rm -f '{root}/usr/local/bin/sv-appliance.new'"),
+        "--version >/dev/null; then rm -f",
         &format!("chown root:sv-appliance '{root}/etc/sv-appliance/node.toml.new'"),
-        "create system user: useradd --system",
+        "create system user: useradd --system --user-group",
         &format!("install systemd unit: set -e; mkdir -p '{root}/etc/systemd/system'"),
         "reload systemd: systemctl daemon-reload",
         "start service: systemctl reset-failed sv-appliance 2>/dev/null; systemctl enable --now --no-block sv-appliance",
@@ -426,6 +456,11 @@ fn up_dry_run_prints_the_systemd_actions_and_a_bad_host_stops_before_any_change(
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
+    let position = |needle: &str| out.find(needle).unwrap();
+    assert!(
+        position("create system user") < position("write config"),
+        "the group must exist before the config is given to it:\n{out}"
+    );
     assert_eq!(
         std::fs::read_dir(hosts.root(0)).unwrap().count(),
         0,

@@ -26,3 +26,6 @@ mod partition;
 
 /// `up`/`status`/`logs`/`down` over real OpenSSH servers; the systemd unit and dry run.
 mod deploy;
+
+/// `fetch` against a local mirror: resume, checksum, line count, failures.
+mod fetch;

@@ -1,0 +1,400 @@
+//! `sv-appliance fetch`: a Loghub-2.0 dataset from Zenodo (record 8275861): resumable download
+//! (HTTP Range), the md5 Zenodo publishes, streamed unpacking of `<Name>_full.log`, and the
+//! published line count. Nothing that looks complete is ever left half written: work goes to
+//! `.part` files, renamed only once verified.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use md5::Digest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::dataset::LogFormat;
+use crate::error::{Error, Result};
+
+pub const ZENODO: &str = "https://zenodo.org";
+/// Loghub-2.0 on Zenodo.
+pub const RECORD: u64 = 8275861;
+/// Attempts per download before giving up (each resumes where the last stopped).
+const ATTEMPTS: u32 = 6;
+
+/// What Loghub publishes about a dataset.
+pub struct Published {
+    /// Archive and log stem on Zenodo: `Thunderbird` → `Thunderbird.zip`, `Thunderbird_full.log`.
+    pub name: &'static str,
+    /// Lines of `<name>_full.log` (Loghub-2.0 README).
+    pub lines: u64,
+}
+
+pub fn published(format: LogFormat) -> Published {
+    match format {
+        LogFormat::Thunderbird => Published {
+            name: "Thunderbird",
+            lines: 16_601_745,
+        },
+        LogFormat::Bgl => Published {
+            name: "BGL",
+            lines: 4_631_261,
+        },
+        LogFormat::Hdfs => Published {
+            name: "HDFS",
+            lines: 11_167_740,
+        },
+    }
+}
+
+pub struct FetchOptions {
+    pub format: LogFormat,
+    pub dir: PathBuf,
+    /// Base URL serving Zenodo's paths (`/api/records/…`, `/records/…/files/…`).
+    pub mirror: Option<String>,
+    pub offline: bool,
+    /// Overrides the published line count (a mirror of another version).
+    pub expect_lines: Option<u64>,
+    pub progress: bool,
+}
+
+/// Written beside the log once it is verified; its presence makes a rerun a no-op.
+#[derive(Debug, Serialize, Deserialize)]
+struct Verified {
+    archive: String,
+    md5: String,
+    lines: u64,
+    bytes: u64,
+    source: String,
+}
+
+pub struct FetchOutcome {
+    pub log: PathBuf,
+    pub lines: u64,
+    pub bytes: u64,
+    pub already: bool,
+}
+
+pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
+    let info = published(options.format);
+    let expected_lines = options.expect_lines.unwrap_or(info.lines);
+    let log = options.dir.join(format!("{}_full.log", info.name));
+    let marker = options.dir.join(format!("{}_full.log.verified", info.name));
+    if let Some(done) = already_fetched(&log, &marker, expected_lines) {
+        return Ok(FetchOutcome {
+            log,
+            lines: done.lines,
+            bytes: done.bytes,
+            already: true,
+        });
+    }
+    if options.offline {
+        return Err(Error::bad_request(format!(
+            "--offline: {} is not fetched yet (run without --offline, or with --mirror URL)",
+            log.display()
+        )));
+    }
+    std::fs::create_dir_all(&options.dir).map_err(|e| io_context(&options.dir, e))?;
+    let base = options
+        .mirror
+        .as_deref()
+        .unwrap_or(ZENODO)
+        .trim_end_matches('/')
+        .to_string();
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .build()
+        .map_err(Error::internal)?;
+    let archive_name = format!("{}.zip", info.name);
+    let remote = record_file(&client, &base, &archive_name).await?;
+    let archive = options.dir.join(&archive_name);
+    let part = options.dir.join(format!("{archive_name}.part"));
+    if !archive.exists() {
+        download(&client, &remote, &part, options.progress).await?;
+        let actual = md5_file(&part)?;
+        if actual != remote.md5 {
+            // A corrupt download must not be resumed from: start over next time.
+            let _ = std::fs::remove_file(&part);
+            return Err(Error::Unavailable(format!(
+                "{archive_name}: checksum mismatch: Zenodo publishes md5 {}, the download has {actual}; the download was deleted, run again",
+                remote.md5
+            )));
+        }
+        std::fs::rename(&part, &archive).map_err(|e| io_context(&archive, e))?;
+    }
+    let (lines, bytes) = unpack(&archive, info.name, &log, options.progress)?;
+    if lines != expected_lines {
+        let _ = std::fs::remove_file(log.with_extension("log.part"));
+        return Err(Error::Unavailable(format!(
+            "{}: {lines} lines, but {expected_lines} are published; the archive is kept at {} for inspection",
+            log.display(),
+            archive.display()
+        )));
+    }
+    std::fs::rename(log.with_extension("log.part"), &log).map_err(|e| io_context(&log, e))?;
+    let verified = Verified {
+        archive: archive_name,
+        md5: remote.md5,
+        lines,
+        bytes,
+        source: remote.url,
+    };
+    std::fs::write(
+        &marker,
+        serde_json::to_vec_pretty(&verified).map_err(Error::internal)?,
+    )
+    .map_err(|e| io_context(&marker, e))?;
+    // The log is what the loader reads; the archive is only a second copy of it.
+    let _ = std::fs::remove_file(&archive);
+    Ok(FetchOutcome {
+        log,
+        lines,
+        bytes,
+        already: false,
+    })
+}
+
+fn already_fetched(log: &Path, marker: &Path, lines: u64) -> Option<Verified> {
+    let done: Verified = serde_json::from_slice(&std::fs::read(marker).ok()?).ok()?;
+    let size = std::fs::metadata(log).ok()?.len();
+    (done.lines == lines && done.bytes == size).then_some(done)
+}
+
+/// One file of the record, as Zenodo's API lists it.
+struct RemoteFile {
+    url: String,
+    size: u64,
+    md5: String,
+}
+
+async fn record_file(client: &reqwest::Client, base: &str, key: &str) -> Result<RemoteFile> {
+    let api = format!("{base}/api/records/{RECORD}");
+    let response = client
+        .get(&api)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .map_err(|e| {
+            Error::Unavailable(format!(
+                "cannot reach {api}: {e} (no network? --mirror URL serves the same paths)"
+            ))
+        })?;
+    if !response.status().is_success() {
+        return Err(Error::Unavailable(format!(
+            "{api}: HTTP {}",
+            response.status()
+        )));
+    }
+    let record: Value = response
+        .json()
+        .await
+        .map_err(|e| Error::Unavailable(format!("{api}: not a Zenodo record: {e}")))?;
+    let files = record["files"].as_array().cloned().unwrap_or_default();
+    let Some(file) = files.iter().find(|f| f["key"] == key) else {
+        let keys: Vec<&str> = files.iter().filter_map(|f| f["key"].as_str()).collect();
+        return Err(Error::NotFound(format!(
+            "record {RECORD} has no {key} (it lists: {})",
+            keys.join(", ")
+        )));
+    };
+    let md5 = file["checksum"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("md5:"))
+        .ok_or_else(|| Error::Unavailable(format!("{api}: no md5 checksum for {key}")))?
+        .to_ascii_lowercase();
+    let size = file["size"]
+        .as_u64()
+        .ok_or_else(|| Error::Unavailable(format!("{api}: no size for {key}")))?;
+    // Zenodo's own link when present; on a mirror, the same path under the mirror.
+    let url = match (file["links"]["self"].as_str(), base == ZENODO) {
+        (Some(link), true) => link.to_string(),
+        _ => format!("{base}/records/{RECORD}/files/{key}"),
+    };
+    Ok(RemoteFile { url, size, md5 })
+}
+
+/// Downloads `remote` into `part`, resuming from what `part` already holds, retrying a dropped
+/// connection from where it stopped.
+async fn download(
+    client: &reqwest::Client,
+    remote: &RemoteFile,
+    part: &Path,
+    progress: bool,
+) -> Result<()> {
+    let bar = bar(progress, remote.size, "download");
+    let mut last_error = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << attempt.min(4))).await;
+        }
+        let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        if have > remote.size {
+            std::fs::remove_file(part).map_err(|e| io_context(part, e))?;
+            have = 0;
+        }
+        bar.set_position(have);
+        if have == remote.size {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        let mut request = client.get(&remote.url);
+        if have > 0 {
+            request = request.header("Range", format!("bytes={have}-"));
+        }
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                last_error = format!("cannot reach {}: {e}", remote.url);
+                continue;
+            }
+        };
+        let status = response.status();
+        let append = match status.as_u16() {
+            206 => true,
+            200 => false, // the server ignored the range: start over
+            404 => {
+                return Err(Error::NotFound(format!("{}: HTTP 404", remote.url)));
+            }
+            _ => {
+                last_error = format!("{}: HTTP {status}", remote.url);
+                continue;
+            }
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(part)
+            .map_err(|e| io_context(part, e))?;
+        if !append {
+            bar.set_position(0);
+        }
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    file.write_all(&chunk).map_err(|e| io_context(part, e))?;
+                    bar.inc(chunk.len() as u64);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    last_error = format!("connection dropped: {e}");
+                    break;
+                }
+            }
+        }
+        file.sync_all().map_err(|e| io_context(part, e))?;
+        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        if have == remote.size {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        if last_error.is_empty() {
+            last_error = format!("the server sent {have} of {} bytes", remote.size);
+        }
+    }
+    bar.abandon();
+    Err(Error::Unavailable(format!(
+        "download of {} failed after {ATTEMPTS} attempts: {last_error}; what arrived is kept in {} and the next run resumes it",
+        remote.url,
+        part.display()
+    )))
+}
+
+fn md5_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| io_context(path, e))?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| io_context(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Streams the archive's `*_full.log` member into `<log>.part`, counting lines on the way.
+fn unpack(archive: &Path, name: &str, log: &Path, progress: bool) -> Result<(u64, u64)> {
+    let damaged = |e: &dyn std::fmt::Display| {
+        Error::Unavailable(format!(
+            "{} is damaged ({e}); delete it and run again",
+            archive.display()
+        ))
+    };
+    let file = std::fs::File::open(archive).map_err(|e| io_context(archive, e))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| damaged(&e))?;
+    let wanted = format!("{name}_full.log");
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
+    let member = names
+        .iter()
+        .find(|n| n.ends_with(&wanted))
+        .or_else(|| names.iter().find(|n| n.ends_with("_full.log")))
+        .cloned()
+        .ok_or_else(|| {
+            Error::Unavailable(format!(
+                "{} has no member ending in {wanted}",
+                archive.display()
+            ))
+        })?;
+    let mut entry = zip.by_name(&member).map_err(|e| damaged(&e))?;
+    let bar = bar(progress, entry.size(), "unpack");
+    let part = log.with_extension("log.part");
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&part).map_err(|e| io_context(&part, e))?,
+    );
+    let (mut lines, mut bytes, mut last) = (0u64, 0u64, b'\n');
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        // A truncated or corrupt member fails here (deflate error or CRC mismatch at the end).
+        let n = entry.read(&mut buf).map_err(|e| damaged(&e))?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n]).map_err(|e| io_context(&part, e))?;
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        bytes += n as u64;
+        last = buf[n - 1];
+        bar.inc(n as u64);
+    }
+    if bytes > 0 && last != b'\n' {
+        lines += 1; // a last line without a newline
+    }
+    let file = out
+        .into_inner()
+        .map_err(|e| io_context(&part, e.into_error()))?;
+    file.sync_all().map_err(|e| io_context(&part, e))?;
+    bar.finish_and_clear();
+    Ok((lines, bytes))
+}
+
+fn bar(enabled: bool, total: u64, what: &str) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:9} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// An I/O error naming the file (a full disk says which write failed).
+fn io_context(path: &Path, e: std::io::Error) -> Error {
+    Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("{}: {e}", path.display()),
+    ))
+}

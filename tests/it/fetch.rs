@@ -1,0 +1,277 @@
+//! `sv-appliance fetch` against a local HTTP server that serves Zenodo's paths: a record API
+//! with the md5, and a zip built here, with Range support, a connection dropped mid-download,
+//! or a corrupted byte.
+
+use std::io::{BufRead, BufReader, Cursor, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use md5::Digest;
+use serde_json::json;
+
+use crate::support::binary;
+
+const LINES: u64 = 20_000;
+
+/// The log inside the archive, like Loghub's (last line without a newline, as in the 2k files).
+fn log_text() -> Vec<u8> {
+    let mut text = Vec::new();
+    for i in 0..LINES {
+        if i > 0 {
+            text.push(b'\n');
+        }
+        write!(
+            text,
+            "- {} 2005.11.09 cn{} Nov 9 12:01:01 cn{}/cn{} kernel: fetch test line {i}",
+            1131566461 + i,
+            i % 50,
+            i % 50,
+            i % 50
+        )
+        .unwrap();
+    }
+    text
+}
+
+fn zip_of(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(name, options).unwrap();
+    zip.write_all(content).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// What the mirror does with the archive.
+#[derive(Clone, Copy)]
+enum Fault {
+    None,
+    /// The first download request sends this many bytes, then closes the connection.
+    DropFirstAfter(usize),
+    /// One byte of the served archive differs from the one the md5 was taken of.
+    CorruptByte,
+}
+
+struct Mirror {
+    url: String,
+    /// Request line and Range header of every request.
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn start_mirror(archive: Vec<u8>, fault: Fault) -> Mirror {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let md5: String = md5::Md5::digest(&archive)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut served = archive.clone();
+    if let Fault::CorruptByte = fault {
+        let middle = served.len() / 2;
+        served[middle] ^= 0x55;
+    }
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    let api = json!({
+        "id": 8275861,
+        "files": [
+            { "key": "BGL.zip", "size": 1, "checksum": "md5:00000000000000000000000000000000" },
+            { "key": "Thunderbird.zip", "size": archive.len(), "checksum": format!("md5:{md5}") },
+        ]
+    })
+    .to_string();
+    std::thread::spawn(move || {
+        let mut file_requests = 0;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (path, range) = read_request(&stream);
+            seen.lock().unwrap().push(format!(
+                "{path} range={}",
+                range.map_or("-".into(), |r| r.to_string())
+            ));
+            if path == "/api/records/8275861" {
+                respond(stream, "200 OK", "application/json", &[], api.as_bytes());
+            } else if path == "/records/8275861/files/Thunderbird.zip" {
+                file_requests += 1;
+                let from = range.unwrap_or(0) as usize;
+                let body = &served[from..];
+                if let (Fault::DropFirstAfter(n), 1) = (fault, file_requests) {
+                    // Promise everything, send a part, hang up.
+                    let mut s = stream;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes());
+                    let _ = s.write_all(&body[..n]);
+                    let _ = s.flush();
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let extra = match range {
+                    Some(r) => vec![format!(
+                        "Content-Range: bytes {r}-{}/{}",
+                        served.len() - 1,
+                        served.len()
+                    )],
+                    None => vec![],
+                };
+                let status = if range.is_some() {
+                    "206 Partial Content"
+                } else {
+                    "200 OK"
+                };
+                respond(stream, status, "application/zip", &extra, body);
+            } else {
+                respond(stream, "404 Not Found", "text/plain", &[], b"not found");
+            }
+        }
+    });
+    Mirror { url, log }
+}
+
+fn read_request(stream: &TcpStream) -> (String, Option<u64>) {
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap_or(0);
+    let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("range: bytes=") {
+            range = v.trim().trim_end_matches('-').parse().ok();
+        }
+    }
+    (path, range)
+}
+
+fn respond(mut stream: TcpStream, status: &str, kind: &str, extra: &[String], body: &[u8]) {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for h in extra {
+        head += h;
+        head += "\r\n";
+    }
+    head += "\r\n";
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+}
+
+fn fetch(dir: &Path, mirror: &str, extra: &[&str]) -> (bool, String) {
+    let out = Command::new(binary())
+        .args(["fetch", "thunderbird", "--no-progress", "--dir"])
+        .arg(dir)
+        .args(["--mirror", mirror, "--expect-lines", &LINES.to_string()])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn fetch_resumes_a_dropped_download_verifies_and_a_second_run_is_a_no_op() {
+    let content = log_text();
+    let archive = zip_of("Thunderbird/Thunderbird_full.log", &content);
+    let mirror = start_mirror(archive.clone(), Fault::DropFirstAfter(archive.len() / 3));
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("{LINES} lines")), "{out}");
+    let log = dir.path().join("Thunderbird_full.log");
+    assert_eq!(std::fs::read(&log).unwrap(), content);
+    let requests = mirror.log.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(
+            |r| r.starts_with("/records/8275861/files/Thunderbird.zip range=")
+                && !r.ends_with("range=-")
+        ),
+        "the second attempt resumes with a Range request: {requests:?}"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".part")), "{names:?}");
+
+    let before = mirror.log.lock().unwrap().len();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(ok && out.contains("already fetched"), "{out}");
+    assert_eq!(
+        mirror.log.lock().unwrap().len(),
+        before,
+        "no request on a rerun"
+    );
+    let (ok, out) = fetch(dir.path(), "http://127.0.0.1:9", &["--offline"]);
+    assert!(ok && out.contains("already fetched"), "{out}");
+}
+
+#[test]
+fn a_corrupt_download_is_refused_and_deleted() {
+    let archive = zip_of("Thunderbird/Thunderbird_full.log", &log_text());
+    let mirror = start_mirror(archive, Fault::CorruptByte);
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("checksum mismatch"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing left behind that could be taken for the dataset"
+    );
+}
+
+#[test]
+fn fetch_failures_are_named_and_leave_no_complete_looking_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the mirror.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (ok, out) = fetch(dir.path(), &dead, &[]);
+    assert!(!ok && out.contains("cannot reach"), "{out}");
+    let (ok, out) = fetch(dir.path(), &dead, &["--offline"]);
+    assert!(!ok && out.contains("--offline"), "{out}");
+
+    // The archive is fine but holds another line count than published.
+    let archive = zip_of("Thunderbird/Thunderbird_full.log", &log_text());
+    let mirror = start_mirror(archive, Fault::None);
+    let out = Command::new(binary())
+        .args(["fetch", "thunderbird", "--no-progress", "--dir"])
+        .arg(dir.path())
+        .args(["--mirror", &mirror.url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("16601745 are published"), "{text}");
+    assert!(!dir.path().join("Thunderbird_full.log").exists());
+    assert!(!dir.path().join("Thunderbird_full.log.part").exists());
+
+    // A dataset the record does not hold on this mirror.
+    let (ok, out) = {
+        let out = Command::new(binary())
+            .args(["fetch", "hdfs", "--no-progress", "--dir"])
+            .arg(dir.path())
+            .args(["--mirror", &mirror.url])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(!ok && out.contains("has no HDFS.zip"), "{out}");
+}
