@@ -2,6 +2,7 @@
 //!
 //! Layout (one line per module; ARCHITECTURE.md has the data flow):
 //! - [`cli`]: the command line (`serve`, `gen`, `load`) and what each command does.
+//! - [`checksum`]: hex digests of files and bytes.
 //! - [`config`]: node settings, layered default < file < `SV_*` env < flags.
 //! - [`error`]: the one error type, mapped to HTTP status and exit code.
 //! - [`record`]: the log record every role passes around.
@@ -18,6 +19,7 @@
 //! - [`telemetry`]: logging and the Prometheus recorder.
 
 pub mod bench;
+pub mod checksum;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use md5::Digest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -301,21 +300,8 @@ async fn download(
 }
 
 fn md5_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| io_context(path, e))?;
-    let mut hasher = md5::Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| io_context(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    let file = std::fs::File::open(path).map_err(|e| io_context(path, e))?;
+    crate::checksum::hex_digest_of::<md5::Md5>(file).map_err(|e| io_context(path, e))
 }
 
 /// Streams the archive's `*_full.log` member into `<log>.part`, counting lines on the way.

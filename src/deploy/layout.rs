@@ -239,29 +239,14 @@ pub fn node_config(
 
 /// Lowercase hex SHA-256 of a file, streamed.
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)
+    let file = std::fs::File::open(path)
         .map_err(|e| Error::bad_request(format!("cannot read {}: {e}", path.display())))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
+    Ok(crate::checksum::hex_digest_of::<sha2::Sha256>(file)?)
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::checksum::hex(&sha2::Sha256::digest(bytes))
 }
 
 #[cfg(test)]

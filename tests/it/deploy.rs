@@ -138,6 +138,13 @@ impl Hosts {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
+    /// Every host's supervisor pid, in host order (equal lists = nothing was restarted).
+    fn supervisor_pids(&self) -> Vec<Option<u32>> {
+        (0..self.ips.len())
+            .map(|i| self.pid(i, "supervisor.pid"))
+            .collect()
+    }
+
     fn base(&self, i: usize) -> String {
         format!("http://{}:{}", self.ips[i], self.api_port)
     }
@@ -315,7 +322,7 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
     );
 
     // A rerun with the same binary changes nothing and restarts nothing.
-    let supervisors: Vec<_> = (0..3).map(|i| hosts.pid(i, "supervisor.pid")).collect();
+    let supervisors = hosts.supervisor_pids();
     let out = hosts.ok(&["up", "--service-manager", "process"]);
     assert_eq!(
         out.matches("unchanged; already running, nothing changed")
@@ -323,12 +330,7 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
         3,
         "{out}"
     );
-    assert_eq!(
-        supervisors,
-        (0..3)
-            .map(|i| hosts.pid(i, "supervisor.pid"))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(supervisors, hosts.supervisor_pids());
 
     // The same hosts in another order would swap node ids under their raft logs: refused,
     // before anything is touched.
@@ -342,12 +344,7 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
         !ok && out.contains("Changing node ids, members or ports is not built"),
         "{out}"
     );
-    assert_eq!(
-        supervisors,
-        (0..3)
-            .map(|i| hosts.pid(i, "supervisor.pid"))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(supervisors, hosts.supervisor_pids());
 
     // The supervisor itself is SIGKILLed: its node runs on, orphaned, and the service counts
     // as down. `up` starts a supervisor, which stops the orphan and starts a fresh node.
@@ -373,7 +370,7 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
                 && hosts.pid(0, "node.pid").is_some_and(|p| p != orphan)
         },
     );
-    let supervisors: Vec<_> = (0..3).map(|i| hosts.pid(i, "supervisor.pid")).collect();
+    let supervisors = hosts.supervisor_pids();
 
     // A new binary: one host at a time, each back and healthy before the next.
     let newer = hosts.dir.path().join("sv-appliance-next");
