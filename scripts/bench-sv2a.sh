@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# SV-2a on one node: load rate (end to end, until searchable), peak RSS, query latencies.
-# Usage: scripts/bench-sv2a.sh [LINES] [ITERATIONS]   (defaults 1000000 and 20)
+# SV-2a on one node through the plan runner: a fresh node, LINES generated lines loaded
+# through `load`, then `bench run SV-2a --target` (the runner finds the data already there),
+# the node's peak RSS and its data on disk. The run is recorded in ./sv-runs for `report`.
+# Usage: scripts/bench-sv2a.sh [LINES]   (default 1000000)
 # Release build only: figures from debug builds mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lines=${1:-1000000}
-iterations=${2:-20}
 cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-target}/release/sv-appliance
 work=$(mktemp -d "${TMPDIR:-/tmp}/sv-bench.XXXXXX")
@@ -24,8 +25,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 echo "node: $url (pid $server)"
-# Text and SQL only, as SV-2a measures them; SV-2b (`bench sv2b`) measures vectors.
+# Text and SQL only, as SV-2a measures them.
 "$bin" load --topic thunderbird --format thunderbird --vector false --no-progress --target "$url" "$work/tb.log"
-echo "node peak RSS: $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$server/status)"
-"$bin" bench sv2a --target "$url" --iterations "$iterations"
+echo "node peak RSS after the load: $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$server/status)"
+"$bin" bench run SV-2a --target "$url" --no-progress || true
 du -sh "$work/data" | awk '{print "data on disk: " $1}'

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `gen`, `fetch`, `load`, `validate`, `bench`, `demo`, `cluster`, `up`,
-//! `down`, `status`, `logs`, `supervise`, and what each one runs.
+//! `down`, `status`, `logs`, `supervise`, `report`, and what each one runs.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -39,7 +39,8 @@ pub enum Command {
     /// Benchmarks against a running node.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Offline demo: one node, generated Thunderbird-like data, the plan's SV-2a queries timed.
+    /// Offline demo: every plan (SV-1 … SV-4) at demo scale on nodes it starts, the verdict
+    /// in the terminal and on the report page.
     Demo(DemoArgs),
     /// A cluster of node processes on this machine: up, status, kill, restart, down.
     #[command(subcommand)]
@@ -55,6 +56,8 @@ pub enum Command {
     /// Keep one node running: validate, serve, restart on failure (the systemd unit's job, for
     /// hosts without systemd; `up --service-manager process` starts it).
     Supervise(SuperviseArgs),
+    /// The benchmark report: a web page over the recorded runs (tables, charts, compare, CSV).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,87 +108,52 @@ pub struct SuperviseArgs {
     pub run_dir: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Address of the report page (loopback unless you choose otherwise; port 0: any free).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Directory of run records (default: `SV_RUNS_DIR`, else ./sv-runs).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Time the plan's SV-2a text and SQL queries on a loaded topic (the plan runner with
-    /// criteria and reports is not built yet).
-    Sv2a {
-        /// Node API base URL.
-        #[arg(long, env = "SV_TARGET", default_value = "http://127.0.0.1:6092")]
-        target: String,
-        /// Topic holding the Thunderbird data.
-        #[arg(long, default_value = "thunderbird")]
-        topic: String,
-        /// Measured iterations per query, after one warm-up.
-        #[arg(long, default_value_t = 20)]
-        iterations: usize,
+    /// Run plans (SV-1 … SV-4 or `all`): set up nodes or use --target, load the data, run
+    /// the tasks, judge the plan's criteria, and record the run for `report`.
+    Run(crate::bench::command::RunArgs),
+    /// The plans and the recorded runs.
+    List {
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
     },
-    /// SV-1: query-embedding cache. Runs its own node and an OpenAI-compatible stub with the
-    /// plan's provider latency; times the plan's semantic queries on a miss and on a hit.
-    Sv1 {
-        /// Generated Thunderbird lines to load and embed first.
-        #[arg(long, default_value_t = 20_000)]
-        lines: u64,
-        /// Cache-hit iterations per query.
-        #[arg(long, default_value_t = 20)]
-        iterations: usize,
-        /// Stub latency per request (OpenAI's measured p50 is 372 ms).
-        #[arg(long, default_value_t = 372)]
-        provider_latency_ms: u64,
-        /// Vector dimensions requested from the stub (text-embedding-3-small: 1536).
-        #[arg(long, default_value_t = 1536)]
-        dimensions: usize,
-    },
-    /// SV-2b/c: vectors at scale with the local model (build time, memory, search latency,
-    /// recall@10), then hybrid search and the orchestrator over two topics. Runs its own node.
-    Sv2b {
-        /// Thunderbird lines to load and embed.
-        #[arg(long, default_value_t = 1_000_000)]
-        lines: u64,
-        /// BGL lines in the second topic (`app-logs`).
-        #[arg(long, default_value_t = 100_000)]
-        app_lines: u64,
-        /// Measured iterations per query.
-        #[arg(long, default_value_t = 20)]
-        iterations: usize,
-        /// Unseen lines used as extra queries for the recall estimate.
-        #[arg(long, default_value_t = 200)]
-        recall_queries: usize,
-    },
-    /// SV-3: one node vs a local three-node cluster (RF=3) on the same data (load rate, query
-    /// latency), then repeated SIGKILL of a partition leader under load (election time, failed
-    /// writes, catch-up after restart).
-    Sv3 {
-        /// Thunderbird lines loaded into each.
-        #[arg(long, default_value_t = 200_000)]
-        lines: u64,
-        /// Leader kills.
-        #[arg(long, default_value_t = 5)]
-        kills: usize,
-        /// Measured iterations per query.
-        #[arg(long, default_value_t = 20)]
-        iterations: usize,
-        /// Embedding provider of the nodes; `none` measures replication without indexing
-        /// vectors.
-        #[arg(long, default_value = "none")]
-        provider: String,
+    /// Two recorded runs side by side (ids, unique id prefixes, or `latest`).
+    Compare {
+        run_a: String,
+        run_b: String,
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Lines to generate and load.
-    #[arg(long, default_value_t = 200_000)]
-    pub lines: u64,
-    /// Measured iterations per query (the plan uses 20).
-    #[arg(long, default_value_t = 20)]
-    pub iterations: usize,
-    /// API address of the demo node.
-    #[arg(long, default_value = "127.0.0.1:6092")]
+    /// `demo` (minutes on 2 cores) or `tiny` (seconds; what the tests run).
+    #[arg(long, default_value = "demo")]
+    pub scale: String,
+    /// Address of the report page.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Exit after the queries instead of serving until Ctrl-C.
+    /// Where the run record goes (`SV_RUNS_DIR`, default ./sv-runs).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// Exit after the run instead of serving the report until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Args)]
@@ -305,64 +273,26 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::telemetry::init_logging("warn");
             runtime()?.block_on(load_command(args))
         }
-        Command::Bench(BenchCommand::Sv2a {
-            target,
-            topic,
-            iterations,
-        }) => {
+        Command::Bench(BenchCommand::Run(args)) => {
             crate::telemetry::init_logging("warn");
-            let base = target.trim_end_matches('/').to_string();
-            runtime()?.block_on(crate::demo::print_sv2a_table(&base, &topic, iterations))
+            runtime()?.block_on(crate::bench::command::run_command(args))
         }
-        Command::Bench(BenchCommand::Sv1 {
-            lines,
-            iterations,
-            provider_latency_ms,
-            dimensions,
-        }) => {
-            crate::telemetry::init_logging("warn");
-            runtime()?.block_on(crate::bench::sv1::run(crate::bench::sv1::Sv1Options {
-                lines,
-                iterations,
-                provider_latency_ms,
-                dimensions,
-            }))
+        Command::Bench(BenchCommand::List { runs_dir }) => {
+            crate::bench::command::list_command(runs_dir)
         }
-        Command::Bench(BenchCommand::Sv2b {
-            lines,
-            app_lines,
-            iterations,
-            recall_queries,
-        }) => {
-            crate::telemetry::init_logging("warn");
-            runtime()?.block_on(crate::bench::sv2b::run(crate::bench::sv2b::Sv2bOptions {
-                lines,
-                app_lines,
-                iterations,
-                recall_queries,
-            }))
-        }
-        Command::Bench(BenchCommand::Sv3 {
-            lines,
-            kills,
-            iterations,
-            provider,
-        }) => {
-            crate::telemetry::init_logging("warn");
-            runtime()?.block_on(crate::bench::sv3::run(crate::bench::sv3::Sv3Options {
-                lines,
-                kills,
-                iterations,
-                provider,
-            }))
-        }
+        Command::Bench(BenchCommand::Compare {
+            run_a,
+            run_b,
+            runs_dir,
+        }) => crate::bench::command::compare_command(&run_a, &run_b, runs_dir),
         Command::Demo(args) => {
             crate::telemetry::init_logging("warn");
             let options = crate::demo::DemoOptions {
-                lines: args.lines,
-                iterations: args.iterations,
+                scale: args.scale,
                 listen: args.listen,
                 keep_serving: !args.exit,
+                runs_dir: crate::bench::record::runs_dir(args.runs_dir),
+                progress: !args.no_progress,
             };
             runtime()?.block_on(crate::demo::run(options))
         }
@@ -387,6 +317,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Logs(args) => crate::deploy::ops::logs(&args.host, &args.ssh, args.lines),
         Command::Supervise(args) => {
             runtime()?.block_on(crate::deploy::supervise::run(args.config, args.run_dir))
+        }
+        Command::Report(args) => {
+            crate::telemetry::init_logging("warn");
+            let runs_dir = crate::bench::record::runs_dir(args.runs_dir);
+            runtime()?.block_on(crate::report::serve(&args.listen, runs_dir))
         }
         Command::Validate(args) => {
             // The same layers `serve` applies (SV_* environment included), so the unit's

@@ -16,6 +16,7 @@
 //! - [`deploy`]: `up`/`down`/`status`/`logs` over SSH, the systemd unit, the process supervisor.
 //! - [`process`]: watching and signalling OS processes.
 //! - [`embed`]: embedding providers and the query-embedding cache.
+//! - [`report`]: the benchmark report web page over the run records (tables, SVG charts, CSV).
 //! - [`telemetry`]: logging and the Prometheus recorder.
 
 pub mod bench;
@@ -32,6 +33,7 @@ pub mod ingest;
 pub mod node;
 pub mod process;
 pub mod record;
+pub mod report;
 pub mod router;
 pub mod shard;
 pub mod telemetry;

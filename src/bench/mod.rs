@@ -1,13 +1,26 @@
-//! Benchmark plans: SV-1 (query-embedding cache) and SV-2b/c (vectors, hybrid and the
-//! orchestrator at scale), plus what they share: an in-process node on a loopback port,
-//! generated data, timed HTTP requests and percentiles.
+//! The scale-test harness: plans as data (SV-1 … SV-4), the runner that sets up nodes, loads
+//! the data, drives each task and judges the plan's criteria, and the run records the report
+//! page reads; plus what they share (an in-process node, generated data, HTTP helpers).
 //!
 //! Timings are end-to-end HTTP round trips on loopback, measured by the client, as a user
 //! would see them. Run them on a release build; debug timings are not benchmarks.
 
-pub mod sv1;
-pub mod sv2b;
-pub mod sv3;
+pub mod assertions;
+pub mod command;
+pub mod compare;
+pub mod criteria;
+pub mod dataset;
+pub mod environment;
+pub mod failover;
+pub mod fingerprint;
+pub mod load;
+pub mod plan;
+pub mod record;
+pub mod runner;
+pub mod stats;
+pub mod summary;
+pub mod task;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -118,70 +131,6 @@ pub async fn get(client: &reqwest::Client, url: &str) -> Result<String> {
         .map_err(Error::internal)
 }
 
-/// Runs a request `iterations` times (after `warmup` unmeasured ones) and returns the
-/// latencies and the last answer.
-pub async fn timed(
-    client: &reqwest::Client,
-    url: &str,
-    body: &Value,
-    warmup: usize,
-    iterations: usize,
-) -> Result<(Vec<Duration>, Value)> {
-    let mut times = Vec::with_capacity(iterations);
-    let mut last = Value::Null;
-    for i in 0..warmup + iterations {
-        let started = Instant::now();
-        last = post(client, url, body).await?;
-        if i >= warmup {
-            times.push(started.elapsed());
-        }
-    }
-    Ok((times, last))
-}
-
-/// Median, 95th percentile and maximum in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Summary {
-    pub p50: f64,
-    pub p95: f64,
-    pub max: f64,
-    pub count: usize,
-}
-
-pub fn summarise(times: &[Duration]) -> Summary {
-    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        if ms.is_empty() {
-            0.0
-        } else {
-            ms[((ms.len() - 1) as f64 * q).round() as usize]
-        }
-    };
-    Summary {
-        p50: at(0.5),
-        p95: at(0.95),
-        max: ms.last().copied().unwrap_or(0.0),
-        count: ms.len(),
-    }
-}
-
-pub fn print_header(first: &str) {
-    println!(
-        "{first:<52} {:>8} {:>10} {:>10} {:>10}",
-        "n", "p50 ms", "p95 ms", "max ms"
-    );
-}
-
-pub fn print_row(name: &str, times: &[Duration]) {
-    let s = summarise(times);
-    let name: String = name.chars().take(52).collect();
-    println!(
-        "{name:<52} {:>8} {:>10.2} {:>10.2} {:>10.2}",
-        s.count, s.p50, s.p95, s.max
-    );
-}
-
 /// Sum of every sample of a Prometheus counter or gauge named `name` (any labels).
 pub fn metric_sum(exposition: &str, name: &str) -> f64 {
     exposition
@@ -192,20 +141,6 @@ pub fn metric_sum(exposition: &str, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// This process's resident memory now and at its peak, in MiB (Linux).
-pub fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// Polls `/_vector/{topic}/stats` until every record is embedded, printing progress.
@@ -242,13 +177,3 @@ pub async fn wait_for_vectors(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
-
-/// The plan's semantic queries (SV-2b) and hybrid queries (SV-2c).
-pub const SEMANTIC_QUERIES: &[&str] = &[
-    "disk failure causing data loss",
-    "network connectivity between nodes",
-    "memory allocation kernel panic",
-    "process scheduling delay",
-    "hardware error correctable ECC",
-];
-pub const HYBRID_QUERIES: &[&str] = &["kernel panic memory fault", "network interface link down"];

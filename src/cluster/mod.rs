@@ -32,7 +32,7 @@ use types::{NodeId, WriteOutcome};
 ///
 /// Failover time is bounded by the election timeout: a follower refuses votes for a leader
 /// lease of `election_timeout_max` after the last heartbeat, so a new leader is in place
-/// roughly 1-1.5 lease lengths after a crash (measured by `bench sv3`). openraft also gives
+/// roughly 1-1.5 lease lengths after a crash (measured by the SV-3 plan, `bench run SV-3`). openraft also gives
 /// every append request one heartbeat interval to complete, so the heartbeat cannot shrink
 /// much below the time to ship and fsync a couple of full entries.
 pub fn raft_config() -> Result<Arc<Config>> {

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod es_query;
 pub mod health;
+pub mod node_telemetry;
 pub mod query;
 pub mod retrieve;
 pub mod search;
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/_telemetry", get(node_telemetry::telemetry))
         .route("/_cluster/status", get(cluster::status))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{topic}", get(topics::describe))

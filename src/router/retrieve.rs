@@ -167,18 +167,37 @@ pub fn require_vectors(topic: &Topic) -> Result<()> {
 }
 
 /// The `k` records most similar to `vector` passing `filter`, over the selected partitions.
+/// `exact` scans every vector instead of walking the graph: the ground truth a recall
+/// measurement compares the graph's answer with (filters are refused there).
 pub fn vector_top(
     topic: &Topic,
     vector: &[f32],
     k: usize,
     filter: &VectorFilter,
     partitions: &[usize],
+    exact: bool,
 ) -> Result<VectorTop> {
     require_vectors(topic)?;
+    if exact && !filter.is_empty() {
+        return Err(Error::bad_request(
+            "exact search takes no filters (it measures recall over the whole index)",
+        ));
+    }
     let mut hits = in_parallel(partitions, |&p| {
         let index = &topic.vectors[p];
-        Ok(index
-            .search(vector, k, filter)?
+        let found = if exact {
+            if vector.len() != index.dims() {
+                return Err(Error::bad_request(format!(
+                    "vector has {} dimensions, the index has {}",
+                    vector.len(),
+                    index.dims()
+                )));
+            }
+            index.exact_search(vector, k)
+        } else {
+            index.search(vector, k, filter)?
+        };
+        Ok(found
             .into_iter()
             .map(|s| Candidate {
                 partition: index.partition,

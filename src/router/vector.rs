@@ -41,6 +41,9 @@ pub struct VectorRequest {
     pub vector_weight: Option<f64>,
     pub text_weight: Option<f64>,
     pub rrf_k: Option<f64>,
+    /// `search`/`search_by_vector` only: scan every vector instead of the HNSW graph (slow;
+    /// the ground truth for recall@k).
+    pub exact: Option<bool>,
     /// Accepted for compatibility; `true` is refused (no reranker is built in).
     pub rerank: Option<bool>,
     /// Must name the configured model when given.
@@ -201,7 +204,14 @@ async fn run_vector_search(
     let model = model_name(&state);
     let response = tokio::task::spawn_blocking(move || -> Result<Value> {
         let partitions = retrieve::select_partitions(&topic, body.partitions.as_deref())?;
-        let top = retrieve::vector_top(&topic, &vector, k, &body.filter(), &partitions)?;
+        let top = retrieve::vector_top(
+            &topic,
+            &vector,
+            k,
+            &body.filter(),
+            &partitions,
+            body.exact.unwrap_or(false),
+        )?;
         let results = render_hits(&topic, &top.hits, |_| Map::new())?;
         Ok(json!({
             "results": results,
@@ -329,6 +339,11 @@ pub async fn hybrid(
 ) -> Result<Json<Value>> {
     let started = Instant::now();
     body.check_common(&state)?;
+    if body.exact.is_some() {
+        return Err(Error::bad_request(
+            "exact applies to /search and /search_by_vector, not to hybrid",
+        ));
+    }
     let topic = state.node.topic(&topic)?;
     retrieve::require_vectors(&topic)?;
     let k = body.k()?;
@@ -356,7 +371,7 @@ pub async fn hybrid(
         // Each side retrieves 3k candidates, as Chronik does, so agreement below the top k
         // still counts.
         let depth = 3 * k;
-        let vector_top = retrieve::vector_top(&topic, &vector, depth, &filter, &partitions)?;
+        let vector_top = retrieve::vector_top(&topic, &vector, depth, &filter, &partitions, false)?;
         let text_query = retrieve::text_query(&topic, &hybrid_text_dsl(&query, &filter))?;
         let text_hits = retrieve::text_top(&topic, text_query.as_ref(), depth, &partitions)?;
         let fused = fuse_rrf(

@@ -29,3 +29,10 @@ mod deploy;
 
 /// `fetch` against a local mirror: resume, checksum, line count, failures.
 mod fetch;
+
+/// The report page over recorded runs: HTTP routes, CSV/JSON, path refusal, headless Chromium.
+mod report;
+
+/// The plan runner: `demo --scale tiny` judges every phase; a wrong answer fails a run;
+/// `bench list` and `bench compare`.
+mod harness;

@@ -506,6 +506,39 @@ fn local_provider_search_filters_errors_and_hybrid() {
         results[0]
     );
     assert_scores_are_cosines(&local, &query_vector(&local, query), &results);
+    // Exact search scans every vector: its i-th score bounds the graph's i-th from above, and
+    // its scores are true cosines too. It is the recall ground truth, so it takes no filters.
+    let other = "kernel ECC memory error corrected";
+    let (approx, _) = vector_ok(base, "tb", "search", json!({ "query": other, "k": 20 }));
+    let (exact, _) = vector_ok(
+        base,
+        "tb",
+        "search",
+        json!({ "query": other, "k": 20, "exact": true }),
+    );
+    assert_eq!(exact.len(), 20);
+    assert_descending(&exact, "score");
+    assert_scores_are_cosines(&local, &query_vector(&local, other), &exact);
+    for (e, a) in exact.iter().zip(&approx) {
+        assert!(
+            e["score"].as_f64().unwrap() >= a["score"].as_f64().unwrap() - 1e-6,
+            "{e} vs {a}"
+        );
+    }
+    let (status, body) = vector_call(
+        base,
+        "tb",
+        "search",
+        json!({ "query": other, "exact": true, "host": "tbird-admin1" }),
+    );
+    assert_error(status, &body, 400, "exact search takes no filters");
+    let (status, body) = vector_call(
+        base,
+        "tb",
+        "hybrid",
+        json!({ "query": other, "exact": true }),
+    );
+    assert_error(status, &body, 400, "exact applies to /search");
     // Previews and hosts are those SQL finds at the same (partition, offset).
     for r in results.iter().take(3) {
         let sql = format!(

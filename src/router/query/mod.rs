@@ -371,7 +371,7 @@ async fn run_backend(
             let partitions_filter = filters.partitions.clone();
             let hits = tokio::task::spawn_blocking(move || {
                 let partitions = retrieve::select_partitions(&topic, partitions_filter.as_deref())?;
-                retrieve::vector_top(&topic, &vector, depth, &vector_filter, &partitions)
+                retrieve::vector_top(&topic, &vector, depth, &vector_filter, &partitions, false)
                     .map(|top| top.hits)
             })
             .await

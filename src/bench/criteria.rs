@@ -1,0 +1,264 @@
+//! Judges a phase against its plan's success criteria: the worst value over the tasks of the
+//! named categories (or a phase measurement), compared with the plan's threshold.
+
+use super::plan::CriterionSpec;
+use super::record::{CriterionResult, Measurement, TaskRecord};
+
+pub fn judge(
+    spec: &CriterionSpec,
+    tasks: &[TaskRecord],
+    measurements: &[Measurement],
+) -> CriterionResult {
+    let threshold = spec.max.or(spec.min).unwrap_or(0.0);
+    let unjudged = |detail: String| CriterionResult {
+        name: spec.name.clone(),
+        judged: false,
+        passed: false,
+        value: None,
+        threshold,
+        bound: bound(spec),
+        unit: spec.unit.clone(),
+        detail,
+    };
+    if let Some(why) = &spec.not_built {
+        return unjudged(format!("not judged: {why}"));
+    }
+    let (value, detail) = if let Some(name) = &spec.measurement {
+        match measurements.iter().find(|m| &m.name == name) {
+            Some(m) => (m.value, m.detail.clone()),
+            None => return unjudged(format!("not judged: {name} was not measured")),
+        }
+    } else {
+        let stat = spec.stat.as_deref().unwrap_or("p50");
+        let in_categories = |cats: &[String]| -> Vec<&TaskRecord> {
+            tasks
+                .iter()
+                .filter(|t| cats.contains(&t.category))
+                .collect()
+        };
+        let selected = in_categories(&spec.categories);
+        if selected.is_empty() {
+            return unjudged("not judged: no task of these categories ran".into());
+        }
+        match worst(stat, &selected, spec.min.is_some()) {
+            None => return unjudged(format!("not judged: no {stat} measured")),
+            Some((value, from)) if spec.baseline.is_empty() => (value, from),
+            Some((value, from)) => {
+                let base_tasks = in_categories(&spec.baseline);
+                let Some((base, base_from)) = worst(stat_of_baseline(stat), &base_tasks, false)
+                else {
+                    return unjudged("not judged: the baseline was not measured".into());
+                };
+                if stat == "throughput_ratio" {
+                    if base <= 0.0 {
+                        return unjudged("not judged: baseline throughput is 0".into());
+                    }
+                    (
+                        value / base,
+                        format!("{value:.0}/s vs {base:.0}/s ({from} vs {base_from})"),
+                    )
+                } else {
+                    let per = spec.divide_by.unwrap_or(1.0);
+                    (
+                        (value - base) / per,
+                        format!("({value:.2} − {base:.2}) / {per} ms: {from} minus {base_from}"),
+                    )
+                }
+            }
+        }
+    };
+    let passed = spec.max.is_none_or(|max| value <= max) && spec.min.is_none_or(|min| value >= min);
+    CriterionResult {
+        name: spec.name.clone(),
+        judged: true,
+        passed,
+        value: Some(value),
+        threshold,
+        bound: bound(spec),
+        unit: spec.unit.clone(),
+        detail,
+    }
+}
+
+fn bound(spec: &CriterionSpec) -> String {
+    if spec.max.is_some() { "<=" } else { ">=" }.into()
+}
+
+fn stat_of_baseline(stat: &str) -> &str {
+    if stat == "throughput_ratio" {
+        "throughput_ratio"
+    } else {
+        stat
+    }
+}
+
+/// The worst value of `stat` over `tasks` and which task gave it. Latencies: the largest;
+/// counts: the sum; throughput: the sum (several tasks of a category add up). `higher_is_good`
+/// flips "worst" for a latency judged by a minimum (SV-1's cache miss must be slow enough).
+fn worst(stat: &str, tasks: &[&TaskRecord], higher_is_good: bool) -> Option<(f64, String)> {
+    let names = || {
+        tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match stat {
+        "errors" => {
+            let failing: Vec<String> = tasks
+                .iter()
+                .filter(|t| t.errors > 0)
+                .map(|t| format!("{}: {} errors", t.name, t.errors))
+                .collect();
+            let detail = if failing.is_empty() {
+                format!("no request failed in {} tasks", tasks.len())
+            } else {
+                failing.join("; ")
+            };
+            Some((tasks.iter().map(|t| t.errors as f64).sum(), detail))
+        }
+        "failed_assertions" => {
+            let failed: Vec<String> = tasks
+                .iter()
+                .flat_map(|t| {
+                    t.assertions
+                        .iter()
+                        .filter(|a| !a.passed)
+                        .map(move |a| format!("{}: {} ({})", t.name, a.name, a.detail))
+                })
+                .collect();
+            let detail = if failed.is_empty() {
+                format!("{} tasks, every assertion held", tasks.len())
+            } else {
+                failed.join("; ")
+            };
+            Some((failed.len() as f64, detail))
+        }
+        "throughput_ratio" => Some((tasks.iter().map(|t| t.throughput).sum(), names())),
+        _ => {
+            let pick = |t: &TaskRecord| match stat {
+                "p50" => t.latency_ms.p50,
+                "p90" => t.latency_ms.p90,
+                "p99" => t.latency_ms.p99,
+                "max" => t.latency_ms.max,
+                _ => None,
+            };
+            let mut values: Vec<(f64, &str)> = tasks
+                .iter()
+                .filter_map(|t| Some((pick(t)?, t.name.as_str())))
+                .collect();
+            values.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (value, name) = if higher_is_good {
+                *values.first()?
+            } else {
+                *values.last()?
+            };
+            Some((value, format!("{stat} of {name:?}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::record::{AssertionResult, Percentiles};
+
+    fn task(name: &str, category: &str, p50: f64, throughput: f64) -> TaskRecord {
+        TaskRecord {
+            name: name.into(),
+            category: category.into(),
+            kind: "search".into(),
+            request: serde_json::Value::Null,
+            clients: 1,
+            target_rate: None,
+            warmup: 0,
+            samples: 20,
+            errors: 0,
+            error_rate: 0.0,
+            throughput,
+            duration_secs: 1.0,
+            latency_ms: Percentiles {
+                count: 20,
+                p50: Some(p50),
+                ..Percentiles::default()
+            },
+            service_ms: Percentiles::default(),
+            throughput_timeline: vec![],
+            assertions: vec![],
+            sample_answer: None,
+            passed: true,
+        }
+    }
+
+    fn criterion(toml_text: &str) -> CriterionSpec {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn the_worst_task_of_the_categories_decides() {
+        let tasks = [
+            task("error", "simple text", 2.0, 0.0),
+            task("kernel", "simple text", 12.0, 0.0),
+            task("count", "SQL COUNT", 40.0, 0.0),
+        ];
+        let c = criterion(
+            "name = 'text'\ncategories = ['simple text']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'",
+        );
+        let r = judge(&c, &tasks, &[]);
+        assert!(r.judged && !r.passed, "{r:?}");
+        assert_eq!(r.value, Some(12.0));
+        assert!(r.detail.contains("kernel"), "{r:?}");
+    }
+
+    #[test]
+    fn overhead_and_ratio_against_a_baseline() {
+        let tasks = [
+            task("direct", "direct", 1.0, 100.0),
+            task("orchestrated", "orch", 5.0, 270.0),
+        ];
+        let overhead = criterion(
+            "name = 'o'\ncategories = ['orch']\nbaseline = ['direct']\ndivide_by = 2.0\nstat = 'p50'\nmax = 5.0\nunit = 'ms'",
+        );
+        let r = judge(&overhead, &tasks, &[]);
+        assert_eq!(r.value, Some(2.0));
+        assert!(r.passed);
+        let ratio = criterion(
+            "name = 'r'\ncategories = ['orch']\nbaseline = ['direct']\nstat = 'throughput_ratio'\nmin = 2.5\nunit = 'x'",
+        );
+        let r = judge(&ratio, &tasks, &[]);
+        assert_eq!(r.value, Some(2.7));
+        assert!(r.passed, "{r:?}");
+    }
+
+    #[test]
+    fn failed_assertions_measurements_and_unbuilt_capabilities() {
+        let mut bad = task("count", "SQL", 1.0, 0.0);
+        bad.assertions.push(AssertionResult {
+            name: "COUNT = records loaded".into(),
+            passed: false,
+            detail: "COUNT 9".into(),
+        });
+        let c = criterion(
+            "name = 'a'\ncategories = ['SQL']\nstat = 'failed_assertions'\nmax = 0.0\nunit = 'count'",
+        );
+        let r = judge(&c, &[bad], &[]);
+        assert!(!r.passed && r.detail.contains("COUNT 9"), "{r:?}");
+
+        let m = criterion("name = 'e'\nmeasurement = 'election_secs'\nmax = 5.0\nunit = 's'");
+        assert!(!judge(&m, &[], &[]).judged);
+        let measured = Measurement {
+            name: "election_secs".into(),
+            value: 1.4,
+            unit: "s".into(),
+            detail: String::new(),
+        };
+        assert!(judge(&m, &[], &[measured]).passed);
+
+        let n = criterion("name = 'n'\nmax = 2.0\nunit = 'ms'\nnot_built = 'fan-out'");
+        let r = judge(&n, &[], &[]);
+        assert!(
+            !r.judged && !r.passed && r.detail.contains("fan-out"),
+            "{r:?}"
+        );
+    }
+}

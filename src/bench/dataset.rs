@@ -1,0 +1,230 @@
+//! A phase's data: generated at the plan's scale (seeded) or taken from the fetched Loghub
+//! file, loaded through the normal write path, and waited for until searchable (and embedded,
+//! when vectors are wanted). A target that already holds the topic is not loaded again.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::plan::{DatasetSpec, Scale};
+use super::record::DatasetRecord;
+use crate::dataset::LogFormat;
+use crate::error::{Error, Result};
+use crate::ingest::loader::{LoadOptions, load};
+
+pub struct DatasetPlan<'a> {
+    pub spec: &'a DatasetSpec,
+    pub scale: &'a Scale,
+    pub vectors: bool,
+    pub partitions: u32,
+    /// Where `fetch` put the Loghub files (`--datasets-dir`).
+    pub datasets_dir: &'a Path,
+    pub work: &'a Path,
+    pub progress: bool,
+}
+
+/// Loads the dataset (and the extra topic) into `target`; returns what was loaded.
+pub async fn load_dataset(
+    target: &str,
+    targets: &[String],
+    plan: &DatasetPlan<'_>,
+) -> Result<DatasetRecord> {
+    let client = reqwest::Client::new();
+    let format = plan.spec.log_format();
+    let topic = &plan.spec.topic;
+    if let Some(existing) = existing_records(&client, target, topic).await? {
+        println!("  {topic} already holds {existing} records on {target}: not loaded again");
+        return Ok(DatasetRecord {
+            format: format.name().into(),
+            source: format!("already on the target ({existing} records)"),
+            topic: topic.clone(),
+            lines: existing,
+            records_loaded: existing,
+            rejected: 0,
+            load_secs: 0.0,
+            records_per_sec: 0.0,
+            searchable_secs: 0.0,
+            vectors: None,
+            embed_secs: None,
+        });
+    }
+    let (input, source) = input_file(plan, format, plan.scale.lines, plan.spec.seed).await?;
+    let summary = load(&LoadOptions {
+        target: target.to_string(),
+        topic: topic.clone(),
+        format,
+        input,
+        batch_size: 5000,
+        concurrency: 4,
+        partitions: Some(plan.partitions),
+        vector: Some(plan.vectors),
+        progress: plan.progress,
+        wait_visible: true,
+    })
+    .await?;
+    let load_secs = summary.elapsed.as_secs_f64();
+    let mut record = DatasetRecord {
+        format: format.name().into(),
+        source,
+        topic: topic.clone(),
+        lines: summary.lines_read,
+        records_loaded: summary.accepted,
+        rejected: summary.rejected,
+        load_secs,
+        records_per_sec: summary.lines_per_sec(),
+        searchable_secs: summary
+            .visible_after
+            .map_or(0.0, |v| (v.as_secs_f64() - load_secs).max(0.0)),
+        vectors: None,
+        embed_secs: None,
+    };
+    println!(
+        "  loaded {} {} records into {topic} in {load_secs:.1} s ({:.0}/s)",
+        summary.accepted,
+        format.name(),
+        summary.lines_per_sec()
+    );
+    if let Some(extra) = &plan.spec.extra_topic {
+        let extra_format: LogFormat = extra
+            .format
+            .parse()
+            .map_err(|e| Error::Config(format!("{e}")))?;
+        let lines = ((plan.scale.lines as f64 * extra.fraction).ceil() as u64).max(1);
+        let (input, _) = input_file(plan, extra_format, lines, plan.spec.seed + 1).await?;
+        let extra_summary = load(&LoadOptions {
+            target: target.to_string(),
+            topic: extra.topic.clone(),
+            format: extra_format,
+            input,
+            batch_size: 5000,
+            concurrency: 4,
+            partitions: Some(plan.partitions),
+            vector: Some(false),
+            progress: false,
+            wait_visible: true,
+        })
+        .await?;
+        println!(
+            "  loaded {} {} records into {}",
+            extra_summary.accepted, extra.format, extra.topic
+        );
+    }
+    if plan.vectors {
+        let started = Instant::now();
+        let mut vectors = 0;
+        // Every replica embeds its own copy: wait until each node has all of them.
+        for node in targets {
+            vectors = super::wait_for_vectors(&client, node, topic, Duration::from_secs(6 * 3600))
+                .await?;
+        }
+        record.vectors = Some(vectors);
+        record.embed_secs = Some(started.elapsed().as_secs_f64());
+        println!(
+            "  {vectors} records embedded and indexed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(record)
+}
+
+/// Records the target already holds in `topic`, if the topic exists and is not empty.
+async fn existing_records(
+    client: &reqwest::Client,
+    target: &str,
+    topic: &str,
+) -> Result<Option<u64>> {
+    let response = client
+        .get(format!("{target}/topics/{topic}"))
+        .send()
+        .await
+        .map_err(|e| Error::Unavailable(format!("{target}: {e}")))?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let table = crate::router::sql::sql_table_name(topic);
+    let answer = super::post(
+        client,
+        &format!("{target}/_sql"),
+        &json!({ "query": format!("SELECT COUNT(*) FROM {table}") }),
+    )
+    .await?;
+    let count = answer["rows"][0]
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    Ok((count > 0).then_some(count))
+}
+
+/// The file to load: generated (seeded) for `generate`, or the first `lines` of the fetched
+/// Loghub file for `fetch`.
+async fn input_file(
+    plan: &DatasetPlan<'_>,
+    format: LogFormat,
+    lines: u64,
+    seed: u64,
+) -> Result<(PathBuf, String)> {
+    let name = format.name();
+    if plan.scale.source == "generate" {
+        let path = plan.work.join(format!("{name}-{lines}-seed{seed}.log"));
+        if !path.exists() {
+            let started = Instant::now();
+            super::generate_file(&path, format, lines, seed).await?;
+            println!(
+                "  generated {lines} {name}-like lines (seed {seed}) in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        return Ok((path, format!("generated {name}-like lines (seed {seed})")));
+    }
+    let stem = match format {
+        LogFormat::Thunderbird => "Thunderbird",
+        LogFormat::Bgl => "BGL",
+        LogFormat::Hdfs => "HDFS",
+    };
+    let full = plan.datasets_dir.join(format!("{stem}_full.log"));
+    let verified = plan.datasets_dir.join(format!("{stem}_full.log.verified"));
+    if !full.is_file() || !verified.is_file() {
+        return Err(Error::NotFound(format!(
+            "this scale needs the real {stem} dataset in {}: run `sv-appliance fetch {name} --dir {}` first (or pass --datasets-dir)",
+            plan.datasets_dir.display(),
+            plan.datasets_dir.display()
+        )));
+    }
+    // The marker `fetch` wrote records the verified line count: the whole file needs no copy.
+    let fetched_lines = std::fs::read(&verified)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["lines"].as_u64());
+    if fetched_lines.is_some_and(|n| n <= lines) {
+        return Ok((
+            full.clone(),
+            format!("{} (verified by fetch)", full.display()),
+        ));
+    }
+    let subset = plan.work.join(format!("{stem}-first-{lines}.log"));
+    let (full2, subset2) = (full.clone(), subset.clone());
+    let copied = tokio::task::spawn_blocking(move || -> Result<u64> {
+        let reader = std::io::BufReader::new(std::fs::File::open(&full2)?);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&subset2)?);
+        let mut n = 0;
+        for line in reader.split(b'\n') {
+            if n == lines {
+                break;
+            }
+            out.write_all(&line?)?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
+        out.flush()?;
+        Ok(n)
+    })
+    .await
+    .map_err(Error::internal)??;
+    Ok((
+        subset,
+        format!("first {copied} lines of {}", full.display()),
+    ))
+}

@@ -1,0 +1,177 @@
+//! Where a plan's requests go: nodes the runner starts itself (a node inside its process, or a
+//! local cluster of node processes, with the plan's embedding provider) or external nodes
+//! given with `--target`. Consecutive phases that need the same setup share one environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::LocalNode;
+use super::plan::EnvironmentSpec;
+use crate::cluster::local::LocalCluster;
+use crate::embed::LocalEmbedder;
+use crate::embed::test_server::{self, TestServerHandle, TestServerOptions};
+use crate::error::{Error, Result};
+
+enum Backing {
+    InProcess {
+        node: LocalNode,
+        /// The emulated OpenAI-compatible provider, when the plan asks for one.
+        _provider: Option<TestServerHandle>,
+    },
+    Cluster(LocalCluster),
+    External,
+}
+
+pub struct Environment {
+    pub targets: Vec<String>,
+    /// `in-process node`, `local cluster of 3`, `external`.
+    pub kind: String,
+    pub notes: Vec<String>,
+    /// The spec it was started for; `None` for external targets (shared by every phase).
+    pub spec: Option<EnvironmentSpec>,
+    /// Whether its data was loaded, and how (format, topic, lines, seed, vectors).
+    pub loaded: Option<String>,
+    /// `None` once stopped; dropping a running environment (Ctrl-C, an error) still stops
+    /// its node processes, so none outlives the run.
+    backing: Option<Backing>,
+}
+
+impl Environment {
+    pub fn external(targets: Vec<String>) -> Self {
+        Environment {
+            kind: "external".into(),
+            notes: vec![format!("queries sent to {}", targets.join(", "))],
+            targets,
+            spec: None,
+            loaded: None,
+            backing: Some(Backing::External),
+        }
+    }
+
+    /// Starts what `spec` describes under `work`.
+    pub async fn start(spec: &EnvironmentSpec, work: &Path) -> Result<Self> {
+        std::fs::create_dir_all(work)?;
+        let mut notes = Vec::new();
+        let mut env: HashMap<String, String> = HashMap::new();
+        let provider = match spec.embedding.as_str() {
+            "openai-emulated" => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let server = test_server::start(
+                    listener,
+                    TestServerOptions::new(Arc::new(LocalEmbedder::new()?))
+                        .latency_ms(spec.provider_latency_ms),
+                )
+                .await;
+                env.insert("SV_EMBEDDING_PROVIDER".into(), "openai".into());
+                env.insert("CHRONIK_EMBEDDING_ENDPOINT".into(), server.base_url());
+                env.insert("OPENAI_API_KEY".into(), "sv-bench-emulated".into());
+                if let Some(dims) = spec.dimensions {
+                    env.insert("CHRONIK_EMBEDDING_DIMENSIONS".into(), dims.to_string());
+                }
+                notes.push(format!(
+                    "embedding provider emulated: the local model behind an OpenAI-compatible server answering after {} ms (the plan's measured OpenAI p50); no OpenAI call is made",
+                    spec.provider_latency_ms
+                ));
+                Some(server)
+            }
+            other => {
+                env.insert("SV_EMBEDDING_PROVIDER".into(), other.to_string());
+                if other == "local" {
+                    notes.push("embedding: the built-in local model".into());
+                }
+                None
+            }
+        };
+        if spec.nodes <= 1 {
+            let node = LocalNode::start(&work.join("data"), env).await?;
+            notes.push(format!(
+                "one node inside the runner's process, {} partitions",
+                spec.partitions
+            ));
+            Ok(Environment {
+                targets: vec![node.base.clone()],
+                kind: "in-process node".into(),
+                notes,
+                spec: Some(spec.clone()),
+                loaded: None,
+                backing: Some(Backing::InProcess {
+                    node,
+                    _provider: provider,
+                }),
+            })
+        } else {
+            if provider.is_some() {
+                return Err(Error::Config(
+                    "an emulated embedding provider is only available to a single in-process node"
+                        .into(),
+                ));
+            }
+            let dir = work.join("cluster");
+            let env: BTreeMap<String, String> = env.into_iter().collect();
+            let n = spec.nodes;
+            let partitions = spec.partitions;
+            let cluster = tokio::task::block_in_place(|| {
+                LocalCluster::up_with_env(&dir, n, partitions, env)
+            })?;
+            cluster.wait_formed(Duration::from_secs(120)).await?;
+            notes.push(format!(
+                "{n} node processes on this machine (RF = {n}), {partitions} partitions; they share its {} cores",
+                std::thread::available_parallelism().map_or(1, |c| c.get())
+            ));
+            Ok(Environment {
+                targets: cluster.nodes.iter().map(|n| n.base_url()).collect(),
+                kind: format!("local cluster of {n}"),
+                notes,
+                spec: Some(spec.clone()),
+                loaded: None,
+                backing: Some(Backing::Cluster(cluster)),
+            })
+        }
+    }
+
+    /// Whether a phase needing `spec` can run here as it is.
+    pub fn suits(&self, spec: &EnvironmentSpec) -> bool {
+        match &self.spec {
+            None => true,
+            Some(own) => {
+                own.nodes == spec.nodes
+                    && own.partitions == spec.partitions
+                    && own.embedding == spec.embedding
+                    && own.provider_latency_ms == spec.provider_latency_ms
+                    && own.dimensions == spec.dimensions
+            }
+        }
+    }
+
+    /// The local cluster, for fault scenarios.
+    pub fn cluster(&mut self) -> Option<&mut LocalCluster> {
+        match &mut self.backing {
+            Some(Backing::Cluster(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Stops what the runner started and deletes its data; external nodes are left alone.
+    pub async fn stop(mut self) {
+        match self.backing.take() {
+            Some(Backing::InProcess { node, _provider }) => {
+                node.stop().await;
+                drop(_provider);
+            }
+            Some(Backing::Cluster(mut cluster)) => {
+                let _ = tokio::task::block_in_place(|| cluster.down(true));
+            }
+            Some(Backing::External) | None => {}
+        }
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        if let Some(Backing::Cluster(mut cluster)) = self.backing.take() {
+            let _ = cluster.down(true);
+        }
+    }
+}

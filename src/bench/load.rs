@@ -1,0 +1,318 @@
+//! Drives one task's requests: unmeasured warm-up, then a number of requests or a duration,
+//! from N concurrent clients, flat-out or at a target rate. At a target rate every request
+//! has a scheduled send time (start + i / rate); latency counts from that time, so a stalled
+//! server is charged for the requests it kept waiting (coordinated omission), and service
+//! time (from the actual send) is reported beside it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::record::TimePoint;
+use super::stats::Latencies;
+
+/// One request of a task's cycle: where to send which body.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub url: String,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Measure {
+    /// Exactly this many measured requests.
+    Count(u64),
+    /// Requests scheduled (or started, flat-out) within this long.
+    Duration(Duration),
+}
+
+pub struct LoadShape {
+    /// Unmeasured requests sent first, one at a time.
+    pub warmup: u64,
+    pub measure: Measure,
+    pub clients: usize,
+    /// Requests per second across all clients; `None` is flat-out.
+    pub target_rate: Option<f64>,
+}
+
+/// Checks one answer; returns what was wrong with it, if anything.
+pub type AnswerCheck = Arc<dyn Fn(&Request, &Value) -> Option<String> + Send + Sync>;
+
+pub struct Outcome {
+    pub latency: Latencies,
+    pub service: Latencies,
+    pub errors: u64,
+    /// The first few failures (request errors and failed answer checks), for the report.
+    pub failures: Vec<String>,
+    pub failed_checks: u64,
+    pub duration: Duration,
+    /// Completed requests per whole second since the measured part started.
+    pub timeline: Vec<TimePoint>,
+    /// The last good answer per request of the cycle (for aggregate assertions).
+    pub answers: Vec<Option<Value>>,
+    /// Requests sent, warm-up included.
+    pub sent: u64,
+}
+
+struct Shared {
+    latency: Latencies,
+    service: Latencies,
+    errors: u64,
+    failed_checks: u64,
+    failures: Vec<String>,
+    per_second: Vec<u64>,
+    answers: Vec<Option<Value>>,
+}
+
+const KEPT_FAILURES: usize = 5;
+
+pub async fn drive(
+    client: &reqwest::Client,
+    cycle: &[Request],
+    shape: &LoadShape,
+    check: AnswerCheck,
+) -> Outcome {
+    let shared = Arc::new(Mutex::new(Shared {
+        latency: Latencies::new(),
+        service: Latencies::new(),
+        errors: 0,
+        failed_checks: 0,
+        failures: Vec::new(),
+        per_second: Vec::new(),
+        answers: vec![None; cycle.len()],
+    }));
+    let cycle: Arc<Vec<Request>> = Arc::new(cycle.to_vec());
+    let mut warmup_errors = 0;
+    for i in 0..shape.warmup {
+        let request = &cycle[i as usize % cycle.len()];
+        // Warm-up answers are not measured, but a broken warm-up is a broken task.
+        if let Err(e) = send(client, request).await {
+            warmup_errors += 1;
+            let mut s = shared.lock();
+            s.errors += 1;
+            if s.failures.len() < KEPT_FAILURES {
+                s.failures.push(format!("warm-up: {e}"));
+            }
+        }
+    }
+
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..shape.clients.max(1) {
+        let (client, cycle, shared, next, check) = (
+            client.clone(),
+            cycle.clone(),
+            shared.clone(),
+            next.clone(),
+            check.clone(),
+        );
+        let (measure, rate) = (shape.measure, shape.target_rate);
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let scheduled = match rate {
+                    Some(rate) => started + Duration::from_secs_f64(i as f64 / rate),
+                    None => Instant::now(),
+                };
+                let within = match measure {
+                    Measure::Count(n) => i < n,
+                    Measure::Duration(d) => scheduled.saturating_duration_since(started) < d,
+                };
+                if !within {
+                    break;
+                }
+                tokio::time::sleep_until(scheduled.into()).await;
+                let request = &cycle[i as usize % cycle.len()];
+                let sent_at = Instant::now();
+                let answer = send(&client, request).await;
+                let done = Instant::now();
+                let mut s = shared.lock();
+                let second = done.duration_since(started).as_secs() as usize;
+                if s.per_second.len() <= second {
+                    s.per_second.resize(second + 1, 0);
+                }
+                s.per_second[second] += 1;
+                match answer {
+                    Ok(value) => {
+                        s.latency
+                            .record(done.duration_since(scheduled.min(sent_at)));
+                        s.service.record(done.duration_since(sent_at));
+                        if let Some(problem) = check(request, &value) {
+                            s.failed_checks += 1;
+                            if s.failures.len() < KEPT_FAILURES {
+                                s.failures.push(problem);
+                            }
+                        }
+                        s.answers[i as usize % cycle.len()] = Some(value);
+                    }
+                    Err(e) => {
+                        s.errors += 1;
+                        if s.failures.len() < KEPT_FAILURES {
+                            s.failures.push(e);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let duration = started.elapsed();
+    let s = Arc::try_unwrap(shared)
+        .ok()
+        .map(Mutex::into_inner)
+        .expect("every worker has finished");
+    let measured_errors = s.errors - warmup_errors;
+    let sent = shape.warmup + s.latency.count() + measured_errors;
+    Outcome {
+        timeline: s
+            .per_second
+            .iter()
+            .enumerate()
+            .map(|(t, n)| TimePoint {
+                t: t as f64,
+                value: *n as f64,
+            })
+            .collect(),
+        latency: s.latency,
+        service: s.service,
+        errors: s.errors,
+        failures: s.failures,
+        failed_checks: s.failed_checks,
+        duration,
+        answers: s.answers,
+        sent,
+    }
+}
+
+/// POSTs one request; a transport error or a non-2xx answer is an error naming the status
+/// and the server's message.
+pub async fn send(client: &reqwest::Client, request: &Request) -> Result<Value, String> {
+    let response = client
+        .post(&request.url)
+        .json(&request.body)
+        .send()
+        .await
+        .map_err(|e| format!("{}: {e}", request.url))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("{}: {e}", request.url))?;
+    if !status.is_success() {
+        let message: String = text.chars().take(300).collect();
+        return Err(format!("{} answered {status}: {message}", request.url));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("{}: answer is not JSON: {e}", request.url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+
+    /// A server whose every answer takes `delay`, one request at a time (a mutex), like a
+    /// node that has stalled.
+    async fn slow_server(delay: Duration) -> String {
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let app = axum::Router::new().route(
+            "/q",
+            post(move || {
+                let gate = gate.clone();
+                async move {
+                    let _one_at_a_time = gate.lock().await;
+                    tokio::time::sleep(delay).await;
+                    axum::Json(serde_json::json!({ "ok": true }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/q")
+    }
+
+    fn no_check() -> AnswerCheck {
+        Arc::new(|_, _| None)
+    }
+
+    /// 20 ms per request, one at a time, asked for 100 requests/s: the server can do 50/s, so
+    /// the queue grows and the latency users see (from the scheduled time) grows far past the
+    /// 20 ms service time. A harness that measured from the actual send would report ~20 ms.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_target_rate_charges_the_wait_to_latency_not_service_time() {
+        let url = slow_server(Duration::from_millis(20)).await;
+        let client = reqwest::Client::new();
+        let cycle = vec![Request {
+            url,
+            body: serde_json::json!({}),
+        }];
+        let outcome = drive(
+            &client,
+            &cycle,
+            &LoadShape {
+                warmup: 0,
+                measure: Measure::Count(60),
+                clients: 4,
+                target_rate: Some(100.0),
+            },
+            no_check(),
+        )
+        .await;
+        let latency = outcome.latency.summary();
+        let service = outcome.service.summary();
+        assert_eq!(latency.count, 60);
+        assert_eq!(outcome.errors, 0);
+        // Service time: the 20 ms plus up to 3 requests queued at the server's mutex.
+        assert!(service.p50.unwrap() >= 19.0, "{service:?}");
+        // 60 requests at 50/s take ~1.2 s but were scheduled over 0.6 s: the last one waited
+        // ~0.6 s beyond its slot.
+        assert!(latency.max.unwrap() > 400.0, "{latency:?}");
+        assert!(
+            latency.p90.unwrap() > 3.0 * service.p90.unwrap(),
+            "latency {latency:?} vs service {service:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn flat_out_counts_requests_errors_and_failed_checks() {
+        let url = slow_server(Duration::from_millis(1)).await;
+        let client = reqwest::Client::new();
+        let cycle = vec![
+            Request {
+                url: url.clone(),
+                body: serde_json::json!({ "n": 1 }),
+            },
+            Request {
+                url: format!("{url}/missing"),
+                body: serde_json::json!({ "n": 2 }),
+            },
+        ];
+        let check: AnswerCheck = Arc::new(|r, _| (r.body["n"] == 1).then(|| "wrong".into()));
+        let outcome = drive(
+            &client,
+            &cycle,
+            &LoadShape {
+                warmup: 2,
+                measure: Measure::Count(10),
+                clients: 2,
+                target_rate: None,
+            },
+            check,
+        )
+        .await;
+        // Half the cycle is a 404: 1 in warm-up, 5 measured.
+        assert_eq!(outcome.errors, 6);
+        assert_eq!(outcome.latency.count(), 5);
+        assert_eq!(outcome.failed_checks, 5);
+        assert_eq!(outcome.sent, 12);
+        assert!(outcome.failures.iter().any(|f| f.contains("404")));
+        let completed: f64 = outcome.timeline.iter().map(|p| p.value).sum();
+        assert_eq!(completed, 10.0);
+    }
+}

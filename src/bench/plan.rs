@@ -1,0 +1,389 @@
+//! Benchmark plans as data: one TOML file per phase in `configs/plans/`, embedded in the
+//! binary. A plan names its dataset and scales, its tasks (requests, load shape, assertions)
+//! and its success criteria in the plan's own wording; the runner interprets it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::dataset::LogFormat;
+use crate::error::{Error, Result};
+
+/// The shipped plans, in the order `demo` runs them.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("SV-1", include_str!("../../configs/plans/sv1.toml")),
+    ("SV-2a", include_str!("../../configs/plans/sv2a.toml")),
+    ("SV-2b", include_str!("../../configs/plans/sv2b.toml")),
+    ("SV-2c", include_str!("../../configs/plans/sv2c.toml")),
+    ("SV-3", include_str!("../../configs/plans/sv3.toml")),
+    ("SV-4", include_str!("../../configs/plans/sv4.toml")),
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub dataset: DatasetSpec,
+    /// `tiny` (tests), `demo` (the offline demo) and `full` (the plan's own size).
+    pub scale: BTreeMap<String, Scale>,
+    /// How the runner sets up nodes when no `--target` is given.
+    pub environment: EnvironmentSpec,
+    /// A fault scenario run after the tasks (`failover` for SV-3).
+    #[serde(default)]
+    pub scenario: Option<ScenarioSpec>,
+    #[serde(default, rename = "task")]
+    pub tasks: Vec<TaskSpec>,
+    #[serde(default, rename = "criterion")]
+    pub criteria: Vec<CriterionSpec>,
+    /// Filled with the file text when loaded.
+    #[serde(skip)]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    pub format: String,
+    pub topic: String,
+    /// Whether records are embedded (SV-1, SV-2b/c).
+    #[serde(default)]
+    pub vectors: bool,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// A second topic loaded for the orchestrator's multi-topic queries (SV-2c).
+    #[serde(default)]
+    pub extra_topic: Option<ExtraTopic>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraTopic {
+    pub topic: String,
+    pub format: String,
+    /// Lines of the extra topic as a fraction of the main dataset's.
+    pub fraction: f64,
+}
+
+fn default_seed() -> u64 {
+    7
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    pub lines: u64,
+    /// `generate` (seeded generator) or `fetch` (the fetched Loghub file is required).
+    #[serde(default = "default_source")]
+    pub source: String,
+    pub warmup: usize,
+    pub iterations: usize,
+    /// Caps tasks that run for a duration (tests run the plans in seconds).
+    #[serde(default)]
+    pub max_task_secs: Option<f64>,
+    /// Kill rounds of the failover scenario.
+    #[serde(default = "one")]
+    pub kills: usize,
+}
+
+fn default_source() -> String {
+    "generate".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// 1 = a node inside the runner's process; more = a local cluster of node processes.
+    pub nodes: usize,
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// `local` (the built-in model), `openai-emulated` (the local model behind an
+    /// OpenAI-compatible server with `provider_latency_ms`) or `none`.
+    #[serde(default = "default_embedding")]
+    pub embedding: String,
+    #[serde(default)]
+    pub provider_latency_ms: u64,
+    #[serde(default)]
+    pub dimensions: Option<usize>,
+}
+
+fn default_partitions() -> u32 {
+    6
+}
+
+fn default_embedding() -> String {
+    "none".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// `failover`: SIGKILL the leader of the dataset's partition 0 under a write load, time the
+    /// election and the error spike, query the survivors, restart, time the catch-up.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub name: String,
+    pub category: String,
+    /// `search`, `sql`, `vector`, `hybrid` or `query`.
+    pub kind: String,
+    /// One request body, or several sent in turn (`bodies`).
+    #[serde(default)]
+    pub body: Option<Value>,
+    #[serde(default)]
+    pub bodies: Vec<Value>,
+    /// Overrides of the scale's warm-up and iterations (`iterations` counts requests).
+    #[serde(default)]
+    pub warmup: Option<usize>,
+    #[serde(default)]
+    pub iterations: Option<usize>,
+    /// Run for this long instead of a number of iterations.
+    #[serde(default)]
+    pub duration_secs: Option<f64>,
+    #[serde(default = "one")]
+    pub clients: usize,
+    /// Requests per second across all clients; latency then counts from the scheduled send.
+    #[serde(default)]
+    pub target_rate: Option<f64>,
+    /// `first` (default): send to the first target; `all`: the same task through every node,
+    /// one task record per node; `spread`: requests rotate over every node (a load balancer).
+    #[serde(default)]
+    pub via: Option<String>,
+    #[serde(default, rename = "assert")]
+    pub assertions: Vec<AssertionSpec>,
+}
+
+/// What a task checks on its answers; a fast wrong answer fails the task.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AssertionSpec {
+    /// Every answer has more than this many hits (or rows, for SQL).
+    HitsAbove(u64),
+    /// The first value of the first row equals the number of records loaded.
+    CountEqualsLoaded(bool),
+    /// The number of rows equals this.
+    RowsEqual(u64),
+    /// Every answer covered every partition (`_shards.failed == 0`, `loading == false`).
+    Complete(bool),
+    /// The query embedding came from the cache (true) or not (false) on every answer.
+    EmbeddingFromCache(bool),
+    /// recall@k of the answer against exact search (`"exact": true`) is at least this.
+    RecallAtLeast(f64),
+    /// A Prometheus counter on the target grew by exactly the number of requests the task
+    /// sent (warm-up included).
+    MetricDeltaEqualsRequests(String),
+    /// Every node answers the same total as the first one (`via = "all"`).
+    SameTotalOnEveryNode(bool),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionSpec {
+    /// The plan's wording.
+    pub name: String,
+    /// Judge over tasks of these categories (the worst one counts) …
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// … on this statistic: `p50`, `p90`, `p99`, `max`, `errors`, `failed_assertions`,
+    /// `throughput_ratio` (with `baseline`);
+    #[serde(default)]
+    pub stat: Option<String>,
+    /// Compared with these categories: `p50` becomes (value − baseline) / `divide_by` (an
+    /// overhead), `throughput_ratio` becomes throughput / baseline throughput.
+    #[serde(default)]
+    pub baseline: Vec<String>,
+    #[serde(default)]
+    pub divide_by: Option<f64>,
+    /// … or on a phase measurement by name (`election_secs`, `catch_up_secs`, …).
+    #[serde(default)]
+    pub measurement: Option<String>,
+    /// Pass when the value is at most `max` / at least `min`.
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    pub unit: String,
+    /// Set when the capability this criterion needs is not built: reported as not judged.
+    #[serde(default)]
+    pub not_built: Option<String>,
+}
+
+impl Plan {
+    pub fn parse(source: &str) -> Result<Plan> {
+        let mut plan: Plan =
+            toml::from_str(source).map_err(|e| Error::Config(format!("plan: {e}")))?;
+        plan.source = source.to_string();
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// A built-in plan by id, case-insensitively and with or without the dash (`sv2a`).
+    pub fn built_in(id: &str) -> Result<Plan> {
+        let wanted = id.to_ascii_lowercase().replace('-', "");
+        BUILT_IN
+            .iter()
+            .find(|(name, _)| name.to_ascii_lowercase().replace('-', "") == wanted)
+            .map(|(_, source)| Plan::parse(source))
+            .unwrap_or_else(|| {
+                let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+                Err(Error::BadRequest(format!(
+                    "no plan {id:?}; the plans are {}",
+                    names.join(", ")
+                )))
+            })
+    }
+
+    pub fn scale(&self, name: &str) -> Result<&Scale> {
+        self.scale.get(name).ok_or_else(|| {
+            let names: Vec<&str> = self.scale.keys().map(String::as_str).collect();
+            Error::BadRequest(format!(
+                "{} has no scale {name:?}; it has {}",
+                self.id,
+                names.join(", ")
+            ))
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Config(format!("plan {}: {msg}", self.id)));
+        if self.dataset.format.parse::<LogFormat>().is_err() {
+            return bad(format!("unknown dataset format {:?}", self.dataset.format));
+        }
+        for (name, scale) in &self.scale {
+            if scale.iterations == 0 {
+                return bad(format!("scale {name}: iterations must be at least 1"));
+            }
+            if !["generate", "fetch"].contains(&scale.source.as_str()) {
+                return bad(format!("scale {name}: source must be generate or fetch"));
+            }
+        }
+        if !["none", "local", "openai-emulated"].contains(&self.environment.embedding.as_str()) {
+            return bad(format!(
+                "environment.embedding {:?} is not none, local or openai-emulated",
+                self.environment.embedding
+            ));
+        }
+        for task in &self.tasks {
+            if !["search", "sql", "vector", "hybrid", "query"].contains(&task.kind.as_str()) {
+                return bad(format!(
+                    "task {:?}: unknown kind {:?}",
+                    task.name, task.kind
+                ));
+            }
+            if task.body.is_some() != task.bodies.is_empty() {
+                return bad(format!("task {:?}: give body or bodies", task.name));
+            }
+            if task.clients == 0 || task.target_rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
+                return bad(format!(
+                    "task {:?}: clients and target_rate must be positive",
+                    task.name
+                ));
+            }
+            if let Some(via) = &task.via
+                && !["first", "all", "spread"].contains(&via.as_str())
+            {
+                return bad(format!(
+                    "task {:?}: via must be first, all or spread",
+                    task.name
+                ));
+            }
+        }
+        for c in &self.criteria {
+            let categories_known = c
+                .categories
+                .iter()
+                .chain(&c.baseline)
+                .all(|cat| self.tasks.iter().any(|t| &t.category == cat));
+            if !categories_known {
+                return bad(format!(
+                    "criterion {:?} names a category no task has",
+                    c.name
+                ));
+            }
+            if c.stat.is_some() == c.measurement.is_some() && c.not_built.is_none() {
+                return bad(format!(
+                    "criterion {:?}: give stat (with categories) or measurement",
+                    c.name
+                ));
+            }
+            if let Some(stat) = &c.stat
+                && ![
+                    "p50",
+                    "p90",
+                    "p99",
+                    "max",
+                    "errors",
+                    "failed_assertions",
+                    "throughput_ratio",
+                ]
+                .contains(&stat.as_str())
+            {
+                return bad(format!("criterion {:?}: unknown stat {stat:?}", c.name));
+            }
+            if c.max.is_none() && c.min.is_none() {
+                return bad(format!("criterion {:?}: give max or min", c.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DatasetSpec {
+    pub fn log_format(&self) -> LogFormat {
+        // Checked when the plan was parsed.
+        self.format.parse().unwrap_or(LogFormat::Thunderbird)
+    }
+}
+
+impl TaskSpec {
+    pub fn bodies(&self) -> Vec<Value> {
+        match &self.body {
+            Some(body) => vec![body.clone()],
+            None => self.bodies.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_plan_parses_and_has_the_three_scales() {
+        for (id, source) in BUILT_IN {
+            let plan = Plan::parse(source).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(&plan.id, id);
+            for scale in ["tiny", "demo", "full"] {
+                plan.scale(scale).unwrap_or_else(|e| panic!("{e}"));
+            }
+            assert!(!plan.criteria.is_empty(), "{id} has no criteria");
+        }
+    }
+
+    #[test]
+    fn plans_are_found_by_loose_id_and_unknown_ones_are_named() {
+        assert_eq!(Plan::built_in("sv2a").unwrap().id, "SV-2a");
+        assert_eq!(Plan::built_in("SV-3").unwrap().id, "SV-3");
+        let err = Plan::built_in("SV-9").unwrap_err().to_string();
+        assert!(err.contains("SV-9") && err.contains("SV-2a"), "{err}");
+    }
+
+    #[test]
+    fn a_criterion_on_a_category_no_task_has_is_refused() {
+        let source = Plan::built_in("SV-2a").unwrap().source.replace(
+            "categories = [\"SQL COUNT\"]",
+            "categories = [\"SQL COUNTS\"]",
+        );
+        let err = Plan::parse(&source).unwrap_err().to_string();
+        assert!(err.contains("category"), "{err}");
+    }
+}

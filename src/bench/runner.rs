@@ -1,0 +1,448 @@
+//! `bench run` and the demo's runs: phases in order, each in an environment that suits it
+//! (shared with the previous phase when the nodes and data would be the same), data loaded,
+//! tasks and the fault scenario run, criteria judged, the run record rewritten after every
+//! task so the report page can follow along, telemetry sampled throughout.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::environment::Environment;
+use super::plan::Plan;
+use super::record::{PhaseRecord, RunRecord, SCHEMA};
+use super::task::{TaskContext, run_task};
+use super::telemetry::{Collector, SharedTelemetry};
+use super::{assertions, criteria, dataset, fingerprint};
+use crate::error::{Error, Result};
+
+pub struct RunOptions {
+    pub plans: Vec<Plan>,
+    pub scale: String,
+    /// External nodes; empty = the runner starts what each plan describes.
+    pub targets: Vec<String>,
+    pub runs_dir: PathBuf,
+    pub datasets_dir: PathBuf,
+    /// Scratch space for generated data and local nodes (deleted afterwards).
+    pub work_dir: PathBuf,
+    /// `SV-2a`, `demo`, … (part of the run id).
+    pub label: String,
+    /// A run id chosen by the caller (the demo marks its record if interrupted).
+    pub id: Option<String>,
+    pub progress: bool,
+}
+
+/// [`run`], stopped by Ctrl-C: dropping the run stops every node it started (see
+/// `Environment`'s drop), then the record is marked interrupted and the scratch space removed.
+pub async fn run_until_interrupted(mut options: RunOptions) -> Result<RunRecord> {
+    let id = options
+        .id
+        .get_or_insert_with(|| fingerprint::run_id(&options.label))
+        .clone();
+    let (runs_dir, work_dir) = (options.runs_dir.clone(), options.work_dir.clone());
+    tokio::select! {
+        record = run(options) => record,
+        _ = tokio::signal::ctrl_c() => {
+            if let Ok(mut record) = super::record::find_run(&runs_dir, &id) {
+                record.status = "error".into();
+                record.error = Some("interrupted by Ctrl-C".into());
+                record.finished_at = Some(fingerprint::now_rfc3339());
+                record.updated_at = record.finished_at.clone();
+                let _ = record.save(&runs_dir);
+            }
+            let _ = std::fs::remove_dir_all(&work_dir);
+            Err(Error::Unavailable(format!(
+                "run {id} interrupted by Ctrl-C; the nodes it started are stopped"
+            )))
+        }
+    }
+}
+
+pub async fn run(options: RunOptions) -> Result<RunRecord> {
+    for plan in &options.plans {
+        plan.scale(&options.scale)?;
+    }
+    let run_started = Instant::now();
+    let record = RunRecord {
+        schema: SCHEMA,
+        id: options
+            .id
+            .clone()
+            .unwrap_or_else(|| fingerprint::run_id(&options.label)),
+        label: options.label.clone(),
+        scale: options.scale.clone(),
+        status: "running".into(),
+        error: None,
+        started_at: fingerprint::now_rfc3339(),
+        finished_at: None,
+        updated_at: Some(fingerprint::now_rfc3339()),
+        version: fingerprint::version(),
+        hardware: fingerprint::hardware(),
+        environment: super::record::Environment {
+            kind: String::new(),
+            targets: options.targets.clone(),
+            notes: Vec::new(),
+        },
+        phases: options
+            .plans
+            .iter()
+            .map(|p| PhaseRecord {
+                plan: p.id.clone(),
+                title: p.title.clone(),
+                plan_source: p.source.clone(),
+                status: "pending".into(),
+                error: None,
+                dataset: None,
+                tasks: Vec::new(),
+                criteria: Vec::new(),
+                events: Vec::new(),
+                measurements: Vec::new(),
+                started_secs: 0.0,
+                finished_secs: None,
+            })
+            .collect(),
+        telemetry: Vec::new(),
+    };
+    let path = record.save(&options.runs_dir)?;
+    println!("run {} → {}", record.id, path.display());
+    let telemetry: SharedTelemetry = Arc::new(Mutex::new(Vec::new()));
+    let mut runner = Runner {
+        options: &options,
+        record,
+        telemetry,
+        run_started,
+        env: None,
+        collector: None,
+    };
+    let outcome = runner.all_phases().await;
+    runner.shutdown().await;
+    let mut record = runner.record;
+    record.telemetry = runner.telemetry.lock().clone();
+    record.finished_at = Some(fingerprint::now_rfc3339());
+    record.updated_at = record.finished_at.clone();
+    record.status = match &outcome {
+        Err(e) => {
+            record.error = Some(e.to_string());
+            "error".into()
+        }
+        Ok(()) if record.phases.iter().all(|p| p.status == "passed") => "passed".into(),
+        Ok(()) => "failed".into(),
+    };
+    record.save(&options.runs_dir)?;
+    let _ = std::fs::remove_dir_all(&options.work_dir);
+    Ok(record)
+}
+
+struct Runner<'a> {
+    options: &'a RunOptions,
+    record: RunRecord,
+    telemetry: SharedTelemetry,
+    run_started: Instant,
+    env: Option<Environment>,
+    collector: Option<Collector>,
+}
+
+impl<'a> Runner<'a> {
+    fn save(&mut self) {
+        self.record.telemetry = self.telemetry.lock().clone();
+        self.record.updated_at = Some(fingerprint::now_rfc3339());
+        if let Err(e) = self.record.save(&self.options.runs_dir) {
+            eprintln!("warning: cannot update the run record: {e}");
+        }
+    }
+
+    async fn all_phases(&mut self) -> Result<()> {
+        for i in 0..self.options.plans.len() {
+            let plan = &self.options.plans[i];
+            println!(
+                "\n== {} — {} ({} scale)",
+                plan.id, plan.title, self.options.scale
+            );
+            self.record.phases[i].status = "running".into();
+            self.record.phases[i].started_secs = self.run_started.elapsed().as_secs_f64();
+            self.save();
+            let result = self.phase(i).await;
+            let phase = &mut self.record.phases[i];
+            phase.finished_secs = Some(self.run_started.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => {
+                    let ok = phase.tasks.iter().all(|t| t.passed)
+                        && phase.criteria.iter().all(|c| c.passed || !c.judged);
+                    phase.status = if ok { "passed" } else { "failed" }.into();
+                }
+                Err(e) => {
+                    println!("  {} could not finish: {e}", plan.id);
+                    phase.status = "error".into();
+                    phase.error = Some(e.to_string());
+                    // The environment may be half broken: start the next phase afresh.
+                    self.shutdown().await;
+                }
+            }
+            self.save();
+        }
+        Ok(())
+    }
+
+    /// Phases `i..` that can share one environment and dataset with phase `i`.
+    fn sharing_with(&self, i: usize) -> &'a [Plan] {
+        let options: &'a RunOptions = self.options;
+        let plans = &options.plans;
+        let same = |a: &Plan, b: &Plan| {
+            a.environment.nodes == b.environment.nodes
+                && a.environment.partitions == b.environment.partitions
+                && a.environment.embedding == b.environment.embedding
+                && a.environment.provider_latency_ms == b.environment.provider_latency_ms
+                && a.dataset.format == b.dataset.format
+                && a.dataset.topic == b.dataset.topic
+                && a.dataset.seed == b.dataset.seed
+                && a.scale
+                    .get(&self.options.scale)
+                    .map(|s| (s.lines, &s.source))
+                    == b.scale
+                        .get(&self.options.scale)
+                        .map(|s| (s.lines, &s.source))
+        };
+        let end = (i..plans.len())
+            .find(|&j| !same(&plans[i], &plans[j]))
+            .unwrap_or(plans.len());
+        &plans[i..end]
+    }
+
+    async fn ensure_environment(&mut self, i: usize) -> Result<()> {
+        let options = self.options;
+        let plan = &options.plans[i];
+        let group = self.sharing_with(i);
+        let vectors = group.iter().any(|p| p.dataset.vectors);
+        let extra_topic = group.iter().find_map(|p| p.dataset.extra_topic.clone());
+        let key = format!(
+            "{}/{}/{}/{}/vectors={}/extra={}",
+            plan.dataset.format,
+            plan.dataset.topic,
+            plan.scale(&self.options.scale)?.lines,
+            plan.dataset.seed,
+            vectors,
+            extra_topic.as_ref().map_or("", |e| e.topic.as_str()),
+        );
+        let reusable = self.env.as_ref().is_some_and(|env| {
+            env.suits(&plan.environment)
+                && (env.loaded.as_deref() == Some(key.as_str()) || env.spec.is_none())
+        });
+        if !reusable {
+            self.shutdown().await;
+            let env = if self.options.targets.is_empty() {
+                let work = self.options.work_dir.join(format!("phase-{i}"));
+                println!("  starting {} node(s)…", plan.environment.nodes);
+                Environment::start(&plan.environment, &work).await?
+            } else {
+                Environment::external(self.options.targets.clone())
+            };
+            self.record.environment.kind = env.kind.clone();
+            self.record.environment.targets = env.targets.clone();
+            for note in &env.notes {
+                let note = format!("{}: {note}", plan.id);
+                if !self.record.environment.notes.contains(&note) {
+                    self.record.environment.notes.push(note);
+                }
+            }
+            self.collector = Some(Collector::start(
+                env.targets.clone(),
+                self.run_started,
+                self.telemetry.clone(),
+            ));
+            self.env = Some(env);
+        }
+        let env = self.env.as_mut().expect("environment started above");
+        if env.loaded.as_deref() != Some(key.as_str()) {
+            let scale = plan.scale(&options.scale)?;
+            let mut spec = plan.dataset.clone();
+            spec.vectors = vectors;
+            spec.extra_topic = extra_topic;
+            let loaded = dataset::load_dataset(
+                &env.targets[0],
+                &env.targets,
+                &dataset::DatasetPlan {
+                    spec: &spec,
+                    scale,
+                    vectors: spec.vectors,
+                    partitions: plan.environment.partitions,
+                    datasets_dir: &self.options.datasets_dir,
+                    work: &self.options.work_dir,
+                    progress: self.options.progress,
+                },
+            )
+            .await?;
+            env.loaded = Some(key);
+            self.record.phases[i].dataset = Some(loaded);
+        } else {
+            self.record.phases[i].dataset = self.record.phases[..i]
+                .iter()
+                .rev()
+                .find_map(|p| p.dataset.clone());
+        }
+        Ok(())
+    }
+
+    async fn phase(&mut self, i: usize) -> Result<()> {
+        self.ensure_environment(i).await?;
+        let plan = &self.options.plans[i];
+        let scale = plan.scale(&self.options.scale)?;
+        let targets = self
+            .env
+            .as_ref()
+            .map(|e| e.targets.clone())
+            .unwrap_or_default();
+        let loaded = self.record.phases[i]
+            .dataset
+            .as_ref()
+            .map_or(0, |d| d.records_loaded);
+        let client = reqwest::Client::new();
+        let placeholders = placeholders(&client, &targets[0], plan).await?;
+        let ctx = TaskContext {
+            client: &client,
+            topic: &plan.dataset.topic,
+            scale,
+            loaded,
+            placeholders: &placeholders,
+        };
+        for spec in &plan.tasks {
+            let via = spec.via.as_deref().unwrap_or("first");
+            let runs: Vec<(String, Vec<String>)> = match via {
+                "all" => targets
+                    .iter()
+                    .enumerate()
+                    .map(|(n, t)| (format!("{} @ node {}", spec.name, n + 1), vec![t.clone()]))
+                    .collect(),
+                "spread" => vec![(spec.name.clone(), targets.clone())],
+                _ => vec![(spec.name.clone(), vec![targets[0].clone()])],
+            };
+            let mut per_node = Vec::new();
+            for (name, task_targets) in runs {
+                let (record, answers) = run_task(&ctx, spec, name, &task_targets).await;
+                print_task(&record);
+                per_node.push(answers.into_iter().flatten().next());
+                self.record.phases[i].tasks.push(record);
+                self.save();
+            }
+            if spec
+                .assertions
+                .contains(&super::plan::AssertionSpec::SameTotalOnEveryNode(true))
+            {
+                self.same_total(i, spec, &per_node);
+            }
+        }
+        if let Some(scenario) = &plan.scenario {
+            let kills = scale.kills;
+            let run_started = self.run_started;
+            let topic = plan.dataset.topic.clone();
+            let Some(cluster) = self.env.as_mut().and_then(|e| e.cluster()) else {
+                return Err(Error::BadRequest(format!(
+                    "the {} scenario kills local node processes; it cannot run against --target nodes",
+                    scenario.kind
+                )));
+            };
+            println!("  failover: SIGKILL the leader of {topic}/0 under load ({kills} round(s))");
+            let outcome = super::failover::run(cluster, &topic, kills, run_started).await?;
+            for e in &outcome.events {
+                println!("  {:>7.1} s  {:<16} {}", e.t, e.kind, e.detail);
+            }
+            let phase = &mut self.record.phases[i];
+            phase.events.extend(outcome.events);
+            phase.measurements.extend(outcome.measurements);
+        }
+        let phase = &mut self.record.phases[i];
+        phase.criteria = plan
+            .criteria
+            .iter()
+            .map(|c| criteria::judge(c, &phase.tasks, &phase.measurements))
+            .collect();
+        for c in &phase.criteria {
+            let verdict = match (c.judged, c.passed) {
+                (false, _) => "NOT JUDGED",
+                (true, true) => "PASS",
+                (true, false) => "FAIL",
+            };
+            let value = c.value.map_or("—".into(), |v| format!("{v:.2} {}", c.unit));
+            println!("  [{verdict:^10}] {} — {value}; {}", c.name, c.detail);
+        }
+        Ok(())
+    }
+
+    /// `same_total_on_every_node`: the per-node copies of a task must agree.
+    fn same_total(
+        &mut self,
+        i: usize,
+        spec: &super::plan::TaskSpec,
+        answers: &[Option<serde_json::Value>],
+    ) {
+        let totals: Vec<Option<u64>> = answers
+            .iter()
+            .map(|a| a.as_ref().and_then(assertions::hit_count))
+            .collect();
+        let agree = totals.iter().all(|t| t.is_some() && *t == totals[0]);
+        let result = super::record::AssertionResult {
+            name: "same total on every node".into(),
+            passed: agree,
+            detail: format!("totals per node: {totals:?}"),
+        };
+        let n = answers.len();
+        let tasks = &mut self.record.phases[i].tasks;
+        let start = tasks.len() - n;
+        for task in &mut tasks[start..] {
+            debug_assert!(task.name.starts_with(&spec.name));
+            task.passed &= agree;
+            task.assertions.push(result.clone());
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(c) = self.collector.take() {
+            c.stop();
+        }
+        if let Some(env) = self.env.take() {
+            env.stop().await;
+        }
+    }
+}
+
+/// `{MID_TIMESTAMP}`: the mean timestamp of the topic, so a time-range query selects about
+/// half the data whatever the dataset.
+async fn placeholders(
+    client: &reqwest::Client,
+    target: &str,
+    plan: &Plan,
+) -> Result<Vec<(String, String)>> {
+    if !plan.source.contains("{MID_TIMESTAMP}") {
+        return Ok(Vec::new());
+    }
+    let table = crate::router::sql::sql_table_name(&plan.dataset.topic);
+    let answer = super::post(
+        client,
+        &format!("{target}/_sql"),
+        &serde_json::json!({ "query": format!("SELECT CAST(AVG(timestamp) AS BIGINT) FROM {table}") }),
+    )
+    .await?;
+    let mid = answer["rows"][0]
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| Error::internal(format!("no mean timestamp in {answer}")))?;
+    Ok(vec![("MID_TIMESTAMP".into(), mid.to_string())])
+}
+
+fn print_task(t: &super::record::TaskRecord) {
+    let ms = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}"));
+    let name: String = t.name.chars().take(48).collect();
+    println!(
+        "  {name:<48} n={:<5} p50 {:>8} p99 {:>8} ms  {:>8.1}/s  err {:<3} {}",
+        t.samples,
+        ms(t.latency_ms.p50),
+        ms(t.latency_ms.p99),
+        t.throughput,
+        t.errors,
+        if t.passed { "ok" } else { "FAILED" }
+    );
+    for a in t.assertions.iter().filter(|a| !a.passed) {
+        println!("      ✗ {}: {}", a.name, a.detail);
+    }
+}

@@ -1,0 +1,463 @@
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::binary;
+
+fn run_in(tmp: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        // The runner's scratch data and local cluster live under TMPDIR: the test can then
+        // check that nothing is left behind.
+        .env("TMPDIR", tmp)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run sv-appliance")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The run records in `dir`, oldest first.
+pub fn records(dir: &Path) -> Vec<Value> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+fn phase<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plan"] == id)
+        .unwrap_or_else(|| panic!("no phase {id}"))
+}
+
+fn criterion<'a>(phase: &'a Value, starts_with: &str) -> &'a Value {
+    phase["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with(starts_with))
+        .unwrap_or_else(|| panic!("no criterion {starts_with:?} in {}", phase["plan"]))
+}
+
+/// `demo --scale tiny` end to end: every phase runs on the nodes the demo starts (one node in
+/// the process, then three node processes), every criterion is judged or says why not, the
+/// record holds samples, telemetry and the failover timeline, and no node outlives it.
+/// Returns the runs dir for the report test.
+pub fn run_tiny_demo(tmp: &Path) -> std::path::PathBuf {
+    let runs = tmp.join("runs");
+    let out = run_in(
+        tmp,
+        &[
+            "demo",
+            "--scale",
+            "tiny",
+            "--exit",
+            "--no-progress",
+            "--listen",
+            "127.0.0.1:0",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    let output = text(&out);
+    assert!(out.status.success(), "demo failed:\n{output}");
+    assert!(
+        output.contains("report (live while the run goes) at http://127.0.0.1:"),
+        "{output}"
+    );
+    assert!(
+        output.contains("phase  verdict"),
+        "no summary table:\n{output}"
+    );
+    runs
+}
+
+#[test]
+fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = run_tiny_demo(tmp.path());
+    let all = records(&runs);
+    assert_eq!(all.len(), 1, "one run record");
+    let run = &all[0];
+    assert_eq!(run["schema"], 1);
+    assert_eq!(run["label"], "demo");
+    assert!(
+        run["status"] == "passed" || run["status"] == "failed",
+        "run ended in {}: {}",
+        run["status"],
+        run["error"]
+    );
+    assert_eq!(run["version"]["build"], "debug");
+    assert!(run["hardware"]["cpus"].as_u64().unwrap() >= 1);
+    let ids: Vec<&str> = run["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["plan"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["SV-1", "SV-2a", "SV-2b", "SV-2c", "SV-3", "SV-4"]);
+    for p in run["phases"].as_array().unwrap() {
+        assert!(
+            p["status"] == "passed" || p["status"] == "failed",
+            "{} ended in {}: {}",
+            p["plan"],
+            p["status"],
+            p["error"]
+        );
+        assert!(
+            !p["criteria"].as_array().unwrap().is_empty(),
+            "{}",
+            p["plan"]
+        );
+        for c in p["criteria"].as_array().unwrap() {
+            assert!(
+                c["judged"] == true || c["detail"].as_str().unwrap().starts_with("not judged:"),
+                "{c}"
+            );
+        }
+        for t in p["tasks"].as_array().unwrap() {
+            assert!(t["samples"].as_u64().unwrap() > 0, "{t}");
+            assert_eq!(t["errors"], 0, "{}: {}", p["plan"], t);
+        }
+    }
+    // Answers are checked, not only timed: these hold whatever the machine's speed.
+    let sv1 = phase(run, "SV-1");
+    let hits = criterion(sv1, "cache_hits_total grows");
+    assert_eq!(hits["passed"], true, "{hits}");
+    let miss = criterion(sv1, "First query (cache miss)");
+    assert!(miss["value"].as_f64().unwrap() >= 372.0, "{miss}");
+    let sv2a = phase(run, "SV-2a");
+    assert_eq!(criterion(sv2a, "Every answer right")["passed"], true);
+    let count = sv2a["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "COUNT(*) FROM thunderbird")
+        .unwrap();
+    assert!(
+        count["assertions"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("held on all"),
+        "{count}"
+    );
+    let workload = sv2a["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["category"] == "workload text")
+        .unwrap();
+    assert_eq!(workload["target_rate"], 100.0);
+    assert!(workload["throughput_timeline"].as_array().unwrap().len() >= 2);
+    assert_eq!(
+        criterion(phase(run, "SV-2b"), "recall@10")["passed"],
+        true,
+        "recall"
+    );
+    let sv3 = phase(run, "SV-3");
+    let kinds: Vec<&str> = sv3["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "kill",
+            "leaders elected",
+            "load stopped",
+            "restart",
+            "caught up"
+        ]
+    );
+    let election = criterion(sv3, "Leader election");
+    assert!(election["value"].as_f64().unwrap() > 0.0, "{election}");
+    assert_eq!(
+        criterion(sv3, "Acknowledged writes survive")["passed"],
+        true
+    );
+    let fan_out = criterion(phase(run, "SV-4"), "Remote fan-out");
+    assert_eq!(
+        fan_out["judged"], false,
+        "not built, so not judged: {fan_out}"
+    );
+    // Telemetry from the in-process node and from each of the three node processes.
+    let nodes = run["telemetry"].as_array().unwrap();
+    assert!(nodes.len() >= 4, "{} nodes sampled", nodes.len());
+    let sampled = nodes
+        .iter()
+        .flat_map(|n| n["samples"].as_array().unwrap())
+        .filter(|s| s["reachable"] == true && s["rss_bytes"].as_u64().unwrap_or(0) > 0)
+        .count();
+    assert!(sampled >= 10, "{sampled} telemetry samples");
+
+    // Nothing left running or on disk from the run's nodes.
+    let tmp_path = tmp.path().to_str().unwrap();
+    let left = processes_mentioning(tmp_path);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    let scratch: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n != "runs")
+        .collect();
+    assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
+
+    let list = run_in(
+        tmp.path(),
+        &["bench", "list", "--runs-dir", runs.to_str().unwrap()],
+    );
+    assert!(list.status.success());
+    let listed = text(&list);
+    assert!(listed.contains(run["id"].as_str().unwrap()), "{listed}");
+    assert!(listed.contains("SV-2a"), "{listed}");
+}
+
+const WRONG_PLAN: &str = r#"
+id = "WRONG"
+title = "A plan whose assertion cannot hold"
+description = "COUNT(*) answers one row, the plan claims two"
+
+[dataset]
+format = "thunderbird"
+topic = "tb"
+
+[environment]
+nodes = 1
+partitions = 2
+
+[scale.tiny]
+lines = 300
+warmup = 0
+iterations = 3
+
+[[task]]
+name = "count rows"
+category = "SQL"
+kind = "sql"
+body = { query = "SELECT COUNT(*) FROM tb" }
+assert = [{ rows_equal = 2 }]
+
+[[task]]
+name = "error"
+category = "text"
+kind = "search"
+body = { q = "error", size = 5 }
+assert = [{ complete = true }]
+
+[[criterion]]
+name = "Every answer right"
+categories = ["SQL", "text"]
+stat = "failed_assertions"
+max = 0
+unit = "count"
+"#;
+
+/// A fast wrong answer fails its task, the criterion and the run (exit 1), and the record
+/// names what was observed. Two such runs compare side by side.
+#[test]
+fn a_wrong_answer_fails_the_task_and_runs_compare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let plan = tmp.path().join("wrong.toml");
+    std::fs::write(&plan, WRONG_PLAN).unwrap();
+    let args = [
+        "bench",
+        "run",
+        plan.to_str().unwrap(),
+        "--scale",
+        "tiny",
+        "--no-progress",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+    ];
+    for _ in 0..2 {
+        let out = run_in(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("failed"), "{}", text(&out));
+    }
+    let all = records(&runs);
+    assert_eq!(all.len(), 2);
+    let run = &all[1];
+    assert_eq!(run["status"], "failed");
+    let p = phase(run, "WRONG");
+    let task = &p["tasks"][0];
+    assert_eq!(task["passed"], false);
+    let detail = task["assertions"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("failed on 3 of 3 answers") && detail.contains("Some(1) rows"),
+        "{detail}"
+    );
+    assert_eq!(p["tasks"][1]["passed"], true, "{}", p["tasks"][1]);
+    let c = criterion(p, "Every answer right");
+    assert_eq!(
+        (c["judged"].clone(), c["passed"].clone()),
+        (Value::Bool(true), Value::Bool(false))
+    );
+
+    let a = all[0]["id"].as_str().unwrap();
+    let b = all[1]["id"].as_str().unwrap();
+    let out = run_in(
+        tmp.path(),
+        &[
+            "bench",
+            "compare",
+            a,
+            b,
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(a) && shown.contains(b) && shown.contains("count rows"),
+        "{shown}"
+    );
+    assert!(shown.contains("B/A") && shown.contains("FAIL"), "{shown}");
+
+    // Bad input is named.
+    for (bad, expected) in [
+        (vec!["bench", "run", "SV-9"], "SV-2a"),
+        (vec!["bench", "run", "SV-2a", "--scale", "huge"], "tiny"),
+        (
+            vec!["bench", "run", "SV-2a", "--target", "localhost:6092"],
+            "not a URL",
+        ),
+        (
+            vec![
+                "bench",
+                "compare",
+                "nope",
+                "latest",
+                "--runs-dir",
+                runs.to_str().unwrap(),
+            ],
+            "no run \"nope\"",
+        ),
+    ] {
+        let out = run_in(tmp.path(), &bad);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{bad:?}: {}", text(&out));
+    }
+}
+
+/// Ctrl-C while the demo's three node processes serve SV-3: the demo stops them (they run in
+/// their own process group, so the terminal's SIGINT never reaches them), removes its scratch
+/// data, marks the run interrupted and exits 1.
+#[test]
+fn ctrl_c_in_the_cluster_phase_stops_every_node_the_demo_started() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let mut demo = Command::new(binary())
+        .args(["demo", "--scale", "tiny", "--exit", "--no-progress"])
+        .args(["--listen", "127.0.0.1:0", "--runs-dir"])
+        .arg(&runs)
+        .env("TMPDIR", tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = demo.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut seen = Vec::new();
+    // SV-3's first task answers once the cluster is up and loaded.
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("via each node @ node 1"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("SV-3 never started:\n{}", seen.join("\n")),
+        }
+    }
+    let nodes = |tmp: &Path| -> Vec<String> {
+        processes_mentioning(tmp.to_str().unwrap())
+            .into_iter()
+            .filter(|c| c.contains(" serve "))
+            .collect()
+    };
+    assert_eq!(
+        nodes(tmp.path()).len(),
+        3,
+        "three node processes serve SV-3"
+    );
+
+    let pid = demo.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = demo.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(90),
+            "the demo did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        nodes(tmp.path()).is_empty(),
+        "nodes left: {:?}",
+        nodes(tmp.path())
+    );
+    let scratch: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n != "runs")
+        .collect();
+    assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
+    let run = &records(&runs)[0];
+    assert_eq!(run["status"], "error");
+    assert_eq!(run["error"], "interrupted by Ctrl-C");
+}
