@@ -12,8 +12,16 @@ fn main() {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=SV_GIT_VERSION={version}");
-    // A new commit or a staged change moves HEAD or the index.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
-    println!("cargo:rerun-if-changed=build.rs");
+    // A checkout, commit or staged change moves HEAD, a branch ref or the index; an edit to
+    // the sources makes the tree dirty.
+    for path in [
+        ".git/HEAD",
+        ".git/index",
+        ".git/refs/heads",
+        "src",
+        "configs",
+        "build.rs",
+    ] {
+        println!("cargo:rerun-if-changed={path}");
+    }
 }

@@ -28,5 +28,5 @@ echo "node: $url (pid $server)"
 # Text and SQL only, as SV-2a measures them.
 "$bin" load --topic thunderbird --format thunderbird --vector false --no-progress --target "$url" "$work/tb.log"
 echo "node peak RSS after the load: $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$server/status)"
-"$bin" bench run SV-2a --target "$url" --no-progress || true
+"$bin" bench run SV-2a --target "$url" --reuse-data --no-progress || true
 du -sh "$work/data" | awk '{print "data on disk: " $1}'

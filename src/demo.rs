@@ -54,6 +54,7 @@ pub async fn run(options: DemoOptions) -> Result<()> {
         datasets_dir: PathBuf::from("./datasets"),
         work_dir: std::env::temp_dir().join(format!("sv-appliance-demo-{}", std::process::id())),
         label: "demo".into(),
+        reuse_data: false,
         id: None,
         progress: options.progress,
     });

@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// Where run records go (`SV_RUNS_DIR`, default ./sv-runs).
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
+    /// With --target: run on the data the topic already holds even when its size is not the
+    /// scale's (COUNT checks then compare with the count found).
+    #[arg(long)]
+    pub reuse_data: bool,
     /// Where `fetch` put the Loghub files (full scale).
     #[arg(long, default_value = "./datasets")]
     pub datasets_dir: PathBuf,
@@ -99,6 +103,7 @@ pub async fn run_command(args: RunArgs) -> Result<()> {
         datasets_dir: args.datasets_dir,
         work_dir: std::env::temp_dir().join(format!("sv-bench-{}", std::process::id())),
         label,
+        reuse_data: args.reuse_data,
         id: None,
         progress: !args.no_progress,
     })

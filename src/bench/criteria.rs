@@ -4,10 +4,13 @@
 use super::plan::CriterionSpec;
 use super::record::{CriterionResult, Measurement, TaskRecord};
 
+/// `one_host`: every node of the environment runs on this machine (a local cluster), so a
+/// criterion that needs several hosts cannot be judged.
 pub fn judge(
     spec: &CriterionSpec,
     tasks: &[TaskRecord],
     measurements: &[Measurement],
+    one_host: bool,
 ) -> CriterionResult {
     let threshold = spec.max.or(spec.min).unwrap_or(0.0);
     let unjudged = |detail: String| CriterionResult {
@@ -22,6 +25,13 @@ pub fn judge(
     };
     if let Some(why) = &spec.not_built {
         return unjudged(format!("not judged: {why}"));
+    }
+    if let Some(hosts) = spec.needs_hosts
+        && one_host
+    {
+        return unjudged(format!(
+            "not judged on one host: this needs {hosts} machines (here every node shares this machine's cores); run it with --target on {hosts} hosts"
+        ));
     }
     let (value, detail) = if let Some(name) = &spec.measurement {
         match measurements.iter().find(|m| &m.name == name) {
@@ -67,7 +77,10 @@ pub fn judge(
             }
         }
     };
-    let passed = spec.max.is_none_or(|max| value <= max) && spec.min.is_none_or(|min| value >= min);
+    // NaN (nothing measured) fails either bound.
+    let passed = !value.is_nan()
+        && spec.max.is_none_or(|max| value <= max)
+        && spec.min.is_none_or(|min| value >= min);
     CriterionResult {
         name: spec.name.clone(),
         judged: true,
@@ -143,6 +156,14 @@ fn worst(stat: &str, tasks: &[&TaskRecord], higher_is_good: bool) -> Option<(f64
                 "max" => t.latency_ms.max,
                 _ => None,
             };
+            // A task with no successful request has no latency: that fails the criterion
+            // rather than leaving the judgement to the tasks that did answer.
+            if let Some(t) = tasks.iter().find(|t| pick(t).is_none()) {
+                return Some((
+                    f64::NAN,
+                    format!("{stat} of {:?}: no successful request to measure", t.name),
+                ));
+            }
             let mut values: Vec<(f64, &str)> = tasks
                 .iter()
                 .filter_map(|t| Some((pick(t)?, t.name.as_str())))
@@ -204,7 +225,7 @@ mod tests {
         let c = criterion(
             "name = 'text'\ncategories = ['simple text']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'",
         );
-        let r = judge(&c, &tasks, &[]);
+        let r = judge(&c, &tasks, &[], false);
         assert!(r.judged && !r.passed, "{r:?}");
         assert_eq!(r.value, Some(12.0));
         assert!(r.detail.contains("kernel"), "{r:?}");
@@ -219,15 +240,22 @@ mod tests {
         let overhead = criterion(
             "name = 'o'\ncategories = ['orch']\nbaseline = ['direct']\ndivide_by = 2.0\nstat = 'p50'\nmax = 5.0\nunit = 'ms'",
         );
-        let r = judge(&overhead, &tasks, &[]);
+        let r = judge(&overhead, &tasks, &[], false);
         assert_eq!(r.value, Some(2.0));
         assert!(r.passed);
         let ratio = criterion(
             "name = 'r'\ncategories = ['orch']\nbaseline = ['direct']\nstat = 'throughput_ratio'\nmin = 2.5\nunit = 'x'",
         );
-        let r = judge(&ratio, &tasks, &[]);
+        let r = judge(&ratio, &tasks, &[], false);
         assert_eq!(r.value, Some(2.7));
         assert!(r.passed, "{r:?}");
+        let mut on_hosts = ratio.clone();
+        on_hosts.needs_hosts = Some(3);
+        let r = judge(&on_hosts, &tasks, &[], true);
+        assert!(
+            !r.judged && r.detail.starts_with("not judged on one host"),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -241,21 +269,21 @@ mod tests {
         let c = criterion(
             "name = 'a'\ncategories = ['SQL']\nstat = 'failed_assertions'\nmax = 0.0\nunit = 'count'",
         );
-        let r = judge(&c, &[bad], &[]);
+        let r = judge(&c, &[bad], &[], false);
         assert!(!r.passed && r.detail.contains("COUNT 9"), "{r:?}");
 
         let m = criterion("name = 'e'\nmeasurement = 'election_secs'\nmax = 5.0\nunit = 's'");
-        assert!(!judge(&m, &[], &[]).judged);
+        assert!(!judge(&m, &[], &[], false).judged);
         let measured = Measurement {
             name: "election_secs".into(),
             value: 1.4,
             unit: "s".into(),
             detail: String::new(),
         };
-        assert!(judge(&m, &[], &[measured]).passed);
+        assert!(judge(&m, &[], &[measured], false).passed);
 
         let n = criterion("name = 'n'\nmax = 2.0\nunit = 'ms'\nnot_built = 'fan-out'");
-        let r = judge(&n, &[], &[]);
+        let r = judge(&n, &[], &[], false);
         assert!(
             !r.judged && !r.passed && r.detail.contains("fan-out"),
             "{r:?}"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::plan::{DatasetSpec, Scale};
+use super::plan::{DatasetSpec, ExtraTopic, Scale};
 use super::record::DatasetRecord;
 use crate::dataset::LogFormat;
 use crate::error::{Error, Result};
@@ -23,6 +23,8 @@ pub struct DatasetPlan<'a> {
     pub datasets_dir: &'a Path,
     pub work: &'a Path,
     pub progress: bool,
+    /// Run on whatever the target's topic already holds (`--reuse-data`).
+    pub reuse: bool,
 }
 
 /// Loads the dataset (and the extra topic) into `target`; returns what was loaded.
@@ -31,14 +33,42 @@ pub async fn load_dataset(
     targets: &[String],
     plan: &DatasetPlan<'_>,
 ) -> Result<DatasetRecord> {
-    let client = reqwest::Client::new();
+    let client = super::http_client();
     let format = plan.spec.log_format();
     let topic = &plan.spec.topic;
     if let Some(existing) = existing_records(&client, target, topic).await? {
+        // Data someone else loaded is only used when it is what the plan would load, or when
+        // asked to: otherwise COUNT = records loaded would compare the data with itself.
+        if !plan.reuse && existing != plan.scale.lines {
+            return Err(Error::Conflict(format!(
+                "{topic} on {target} already holds {existing} records, and this scale loads {}: use an empty node, or pass --reuse-data to run on what is there",
+                plan.scale.lines
+            )));
+        }
+        if plan.vectors {
+            let stats: serde_json::Value = serde_json::from_str(
+                &super::get(&client, &format!("{target}/_vector/{topic}/stats")).await?,
+            )
+            .map_err(Error::internal)?;
+            if stats["total_vectors"].as_u64().unwrap_or(0) == 0 {
+                return Err(Error::Conflict(format!(
+                    "{topic} on {target} holds no vectors and this plan needs them: load it with vectors, or use an empty node"
+                )));
+            }
+        }
         println!("  {topic} already holds {existing} records on {target}: not loaded again");
+        if let Some(extra) = &plan.spec.extra_topic
+            && existing_records(&client, target, &extra.topic)
+                .await?
+                .is_none()
+        {
+            load_extra(target, plan, extra).await?;
+        }
         return Ok(DatasetRecord {
             format: format.name().into(),
-            source: format!("already on the target ({existing} records)"),
+            source: format!(
+                "already on the target ({existing} records; COUNT checks compare with that)"
+            ),
             topic: topic.clone(),
             lines: existing,
             records_loaded: existing,
@@ -87,29 +117,7 @@ pub async fn load_dataset(
         summary.lines_per_sec()
     );
     if let Some(extra) = &plan.spec.extra_topic {
-        let extra_format: LogFormat = extra
-            .format
-            .parse()
-            .map_err(|e| Error::Config(format!("{e}")))?;
-        let lines = ((plan.scale.lines as f64 * extra.fraction).ceil() as u64).max(1);
-        let (input, _) = input_file(plan, extra_format, lines, plan.spec.seed + 1).await?;
-        let extra_summary = load(&LoadOptions {
-            target: target.to_string(),
-            topic: extra.topic.clone(),
-            format: extra_format,
-            input,
-            batch_size: 5000,
-            concurrency: 4,
-            partitions: Some(plan.partitions),
-            vector: Some(false),
-            progress: false,
-            wait_visible: true,
-        })
-        .await?;
-        println!(
-            "  loaded {} {} records into {}",
-            extra_summary.accepted, extra.format, extra.topic
-        );
+        load_extra(target, plan, extra).await?;
     }
     if plan.vectors {
         let started = Instant::now();
@@ -127,6 +135,34 @@ pub async fn load_dataset(
         );
     }
     Ok(record)
+}
+
+/// The extra topic of multi-topic queries: a fraction of the main dataset's lines.
+async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) -> Result<()> {
+    let extra_format: LogFormat = extra
+        .format
+        .parse()
+        .map_err(|e| Error::Config(format!("{e}")))?;
+    let lines = ((plan.scale.lines as f64 * extra.fraction).ceil() as u64).max(1);
+    let (input, _) = input_file(plan, extra_format, lines, plan.spec.seed + 1).await?;
+    let summary = load(&LoadOptions {
+        target: target.to_string(),
+        topic: extra.topic.clone(),
+        format: extra_format,
+        input,
+        batch_size: 5000,
+        concurrency: 4,
+        partitions: Some(plan.partitions),
+        vector: Some(false),
+        progress: false,
+        wait_visible: true,
+    })
+    .await?;
+    println!(
+        "  loaded {} {} records into {}",
+        summary.accepted, extra.format, extra.topic
+    );
+    Ok(())
 }
 
 /// Records the target already holds in `topic`, if the topic exists and is not empty.

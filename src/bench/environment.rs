@@ -115,19 +115,24 @@ impl Environment {
             let cluster = tokio::task::block_in_place(|| {
                 LocalCluster::up_with_env(&dir, n, partitions, env)
             })?;
-            cluster.wait_formed(Duration::from_secs(120)).await?;
             notes.push(format!(
                 "{n} node processes on this machine (RF = {n}), {partitions} partitions; they share its {} cores",
                 std::thread::available_parallelism().map_or(1, |c| c.get())
             ));
-            Ok(Environment {
+            // Owned by the environment before the wait, so a failed start or a Ctrl-C while
+            // waiting still stops the processes (its drop does).
+            let mut environment = Environment {
                 targets: cluster.nodes.iter().map(|n| n.base_url()).collect(),
                 kind: format!("local cluster of {n}"),
                 notes,
                 spec: Some(spec.clone()),
                 loaded: None,
                 backing: Some(Backing::Cluster(cluster)),
-            })
+            };
+            if let Some(cluster) = environment.cluster() {
+                cluster.wait_formed(Duration::from_secs(120)).await?;
+            }
+            Ok(environment)
         }
     }
 

@@ -44,7 +44,9 @@ pub type AnswerCheck = Arc<dyn Fn(&Request, &Value) -> Option<String> + Send + S
 pub struct Outcome {
     pub latency: Latencies,
     pub service: Latencies,
+    /// Failed requests, warm-up included (`warmup_errors` of them).
     pub errors: u64,
+    pub warmup_errors: u64,
     /// The first few failures (request errors and failed answer checks), for the report.
     pub failures: Vec<String>,
     pub failed_checks: u64,
@@ -182,6 +184,7 @@ pub async fn drive(
         latency: s.latency,
         service: s.service,
         errors: s.errors,
+        warmup_errors,
         failures: s.failures,
         failed_checks: s.failed_checks,
         duration,

@@ -23,7 +23,7 @@ pub mod task;
 pub mod telemetry;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,14 +71,13 @@ impl LocalNode {
     }
 }
 
-/// A fresh scratch directory under the system temp dir.
-pub fn scratch_dir(plan: &str) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("sv-appliance-{plan}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// The HTTP client of the harness: a request that hangs counts as an error after 30 s (the
+/// published k6 workloads use 10 s for text and 30 s for SQL) instead of stalling the run.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
 }
 
 /// Writes `lines` generated lines of `format` to `path`.

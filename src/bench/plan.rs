@@ -212,6 +212,10 @@ pub struct CriterionSpec {
     #[serde(default)]
     pub min: Option<f64>,
     pub unit: String,
+    /// Machines this criterion needs (a throughput that scales with hosts): on a local
+    /// cluster sharing one machine it is reported as not judged.
+    #[serde(default)]
+    pub needs_hosts: Option<usize>,
     /// Set when the capability this criterion needs is not built: reported as not judged.
     #[serde(default)]
     pub not_built: Option<String>,
@@ -282,9 +286,13 @@ impl Plan {
             if task.body.is_some() != task.bodies.is_empty() {
                 return bad(format!("task {:?}: give body or bodies", task.name));
             }
-            if task.clients == 0 || task.target_rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
+            let positive = |x: f64| x.is_finite() && x > 0.0;
+            if task.clients == 0
+                || task.target_rate.is_some_and(|r| !positive(r))
+                || task.duration_secs.is_some_and(|d| !positive(d))
+            {
                 return bad(format!(
-                    "task {:?}: clients and target_rate must be positive",
+                    "task {:?}: clients, target_rate and duration_secs must be positive",
                     task.name
                 ));
             }
@@ -328,6 +336,9 @@ impl Plan {
                 .contains(&stat.as_str())
             {
                 return bad(format!("criterion {:?}: unknown stat {stat:?}", c.name));
+            }
+            if c.stat.is_some() && c.categories.is_empty() {
+                return bad(format!("criterion {:?}: a stat needs categories", c.name));
             }
             if c.max.is_none() && c.min.is_none() {
                 return bad(format!("criterion {:?}: give max or min", c.name));

@@ -225,6 +225,7 @@ pub struct TelemetrySample {
     pub rss_bytes: Option<u64>,
     pub disk_read_bytes: Option<u64>,
     pub disk_written_bytes: Option<u64>,
+    /// The host's network bytes (all interfaces, cumulative): Linux has no per-process count.
     pub net_rx_bytes: Option<u64>,
     pub net_tx_bytes: Option<u64>,
     /// Raft groups this node leads, and the largest replica lag it sees.

@@ -109,7 +109,10 @@ pub async fn run_task(
         warmup: warmup as usize,
         samples,
         errors: outcome.errors,
-        error_rate: outcome.errors as f64 / (samples + outcome.errors).max(1) as f64,
+        // Over the measured requests: warm-up successes are not counted, so neither are its
+        // errors (they still fail the task above).
+        error_rate: (outcome.errors - outcome.warmup_errors) as f64
+            / (samples + outcome.errors - outcome.warmup_errors).max(1) as f64,
         throughput: samples as f64 / secs,
         duration_secs: secs,
         latency_ms: outcome.latency.summary(),

@@ -20,9 +20,9 @@ fn probe() -> &'static Mutex<(Option<System>, Option<Networks>)> {
 }
 
 pub async fn telemetry(State(state): State<AppState>) -> Json<Value> {
-    let process = tokio::task::spawn_blocking(process_vitals)
+    let (process, host) = tokio::task::spawn_blocking(process_vitals)
         .await
-        .unwrap_or(Value::Null);
+        .unwrap_or((Value::Null, Value::Null));
     let node = &state.node;
     let (mut records, mut index_lag, mut vectors, mut vector_topics) = (0u64, 0u64, 0u64, false);
     for topic in node.topics() {
@@ -39,6 +39,7 @@ pub async fn telemetry(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "node_id": node.config.node_id,
         "process": process,
+        "host": host,
         "records": records,
         "index_lag": index_lag,
         "embed_lag": vector_topics.then(|| records.saturating_sub(vectors)),
@@ -48,12 +49,21 @@ pub async fn telemetry(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-fn process_vitals() -> Value {
+/// This process's CPU, memory and disk I/O, and the host's network bytes (per-process network
+/// counters do not exist on Linux; on a host running one node they are the node's).
+fn process_vitals() -> (Value, Value) {
     let mut guard = probe().lock();
     let (system, networks) = &mut *guard;
     let pid = Pid::from_u32(std::process::id());
+    let (rx, tx) = networks.as_mut().map_or((None, None), |n| {
+        n.refresh(true);
+        let rx = n.values().map(|d| d.total_received()).sum::<u64>();
+        let tx = n.values().map(|d| d.total_transmitted()).sum::<u64>();
+        (Some(rx), Some(tx))
+    });
+    let host = json!({ "net_rx_bytes": rx, "net_tx_bytes": tx });
     let Some(system) = system.as_mut() else {
-        return Value::Null;
+        return (Value::Null, host);
     };
     system.refresh_processes_specifics(
         ProcessesToUpdate::Some(&[pid]),
@@ -63,13 +73,7 @@ fn process_vitals() -> Value {
             .with_memory()
             .with_disk_usage(),
     );
-    let (rx, tx) = networks.as_mut().map_or((None, None), |n| {
-        n.refresh(true);
-        let rx = n.values().map(|d| d.total_received()).sum::<u64>();
-        let tx = n.values().map(|d| d.total_transmitted()).sum::<u64>();
-        (Some(rx), Some(tx))
-    });
-    match system.process(pid) {
+    let process = match system.process(pid) {
         Some(p) => {
             let disk = p.disk_usage();
             json!({
@@ -77,12 +81,11 @@ fn process_vitals() -> Value {
                 "rss_bytes": p.memory(),
                 "disk_read_bytes": disk.total_read_bytes,
                 "disk_written_bytes": disk.total_written_bytes,
-                "net_rx_bytes": rx,
-                "net_tx_bytes": tx,
             })
         }
-        None => json!({ "net_rx_bytes": rx, "net_tx_bytes": tx }),
-    }
+        None => Value::Null,
+    };
+    (process, host)
 }
 
 /// Groups this node leads, and over those the largest gap between its log and a follower's
