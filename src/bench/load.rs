@@ -1,8 +1,9 @@
 //! Drives one task's requests: unmeasured warm-up, then a number of requests or a duration,
 //! from N concurrent clients, flat-out or at a target rate. At a target rate every request
-//! has a scheduled send time (start + i / rate); latency counts from that time, so a stalled
-//! server is charged for the requests it kept waiting (coordinated omission), and service
-//! time (from the actual send) is reported beside it.
+//! has a scheduled send time (start + i / rate); a request sent late because the clients
+//! were still busy counts its latency from that time, so a stalled server is charged for the
+//! requests it kept waiting (coordinated omission), and service time (from the actual send)
+//! is reported beside it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,9 +128,20 @@ pub async fn drive(
                 if !within {
                     break;
                 }
-                tokio::time::sleep_until(scheduled.into()).await;
+                // Waiting for a slot in the schedule means the client was idle: the timer's
+                // own lateness (tokio ticks in whole milliseconds) is then the harness's, not
+                // the node's. A slot already past means a backlog, which the node caused.
+                let idle = scheduled > Instant::now();
+                if idle {
+                    tokio::time::sleep_until(scheduled.into()).await;
+                }
                 let request = &cycle[i as usize % cycle.len()];
                 let sent_at = Instant::now();
+                let counted_from = if idle {
+                    sent_at
+                } else {
+                    scheduled.min(sent_at)
+                };
                 let answer = send(&client, request).await;
                 let done = Instant::now();
                 let mut s = shared.lock();
@@ -140,8 +152,7 @@ pub async fn drive(
                 s.per_second[second] += 1;
                 match answer {
                     Ok(value) => {
-                        s.latency
-                            .record(done.duration_since(scheduled.min(sent_at)));
+                        s.latency.record(done.duration_since(counted_from));
                         s.service.record(done.duration_since(sent_at));
                         if let Some(problem) = check(request, &value) {
                             s.failed_checks += 1;

@@ -82,6 +82,21 @@ pub async fn run_task(
             _ => {}
         }
     }
+    // A rate the clients could not keep up with is a backlog in the harness, not a latency
+    // of the node alone: say so rather than report the numbers as if the rate was offered.
+    let achieved = outcome.latency.count() as f64 / outcome.duration.as_secs_f64().max(1e-9);
+    if let Some(rate) = spec.target_rate
+        && achieved < 0.9 * rate
+    {
+        results.push(AssertionResult {
+            name: format!("target rate {rate}/s reached"),
+            passed: false,
+            detail: format!(
+                "{achieved:.1}/s completed with {} clients: latency includes the requests waiting for a free client",
+                spec.clients
+            ),
+        });
+    }
     if outcome.errors > 0 {
         results.push(AssertionResult {
             name: "no request errors".into(),
@@ -215,6 +230,40 @@ async fn recall(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// One client against a 20 ms server cannot offer 200/s: the task says the rate was not
+    /// reached instead of passing off the client backlog as node latency.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreached_target_rate_fails_the_task() {
+        let app = axum::Router::new().route(
+            "/_sql",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                axum::Json(json!({ "rows": [], "row_count": 0 }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let spec: TaskSpec = toml::from_str(
+            "name = 'sql'\ncategory = 'c'\nkind = 'sql'\nbody = { query = 'SELECT 1' }\nclients = 1\ntarget_rate = 200.0\nduration_secs = 1.0",
+        )
+        .unwrap();
+        let scale: Scale = toml::from_str("lines = 1\nwarmup = 0\niterations = 1").unwrap();
+        let client = reqwest::Client::new();
+        let ctx = TaskContext {
+            client: &client,
+            topic: "t",
+            scale: &scale,
+            loaded: 0,
+            placeholders: &[],
+        };
+        let (record, _) = run_task(&ctx, &spec, "sql".into(), &[base]).await;
+        assert!(!record.passed, "{:?}", record.assertions);
+        let failed = &record.assertions[0];
+        assert!(failed.name.contains("target rate 200"), "{failed:?}");
+        assert!(record.throughput < 100.0, "{}", record.throughput);
+    }
 
     #[test]
     fn placeholders_are_filled_inside_nested_strings_only() {
