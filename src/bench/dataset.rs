@@ -119,6 +119,17 @@ pub async fn load_dataset(
     if let Some(extra) = &plan.spec.extra_topic {
         load_extra(target, plan, extra).await?;
     }
+    if targets.len() > 1 {
+        // The load waited on the node it wrote to; a follower may still be applying. The
+        // tasks compare nodes, so every one must hold and index all records first.
+        let started = Instant::now();
+        wait_searchable_everywhere(&client, targets, topic, summary.accepted).await?;
+        println!(
+            "  searchable on all {} nodes {:.1} s later",
+            targets.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     if plan.vectors {
         let started = Instant::now();
         let mut vectors = 0;
@@ -135,6 +146,34 @@ pub async fn load_dataset(
         );
     }
     Ok(record)
+}
+
+async fn wait_searchable_everywhere(
+    client: &reqwest::Client,
+    targets: &[String],
+    topic: &str,
+    expected: u64,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for target in targets {
+        loop {
+            let stats: serde_json::Value = serde_json::from_str(
+                &super::get(client, &format!("{target}/topics/{topic}")).await?,
+            )
+            .unwrap_or_default();
+            let searchable = stats["searchable"].as_u64().unwrap_or(0);
+            if searchable >= expected {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout(format!(
+                    "{target} has {searchable} of {expected} records of {topic} searchable after 300 s"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
 }
 
 /// The extra topic of multi-topic queries: a fraction of the main dataset's lines.
