@@ -225,11 +225,7 @@ async fn existing_records(
         &json!({ "query": format!("SELECT COUNT(*) FROM {table}") }),
     )
     .await?;
-    let count = answer["rows"][0]
-        .as_object()
-        .and_then(|o| o.values().next())
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
+    let count = super::assertions::scalar(&answer).unwrap_or(0);
     Ok((count > 0).then_some(count))
 }
 

@@ -302,18 +302,28 @@ pub fn list_runs(dir: &Path) -> (Vec<RunRecord>, Vec<String>) {
     (runs, problems)
 }
 
+/// Refuses ids that are not a plain file name: separators, `..`, a leading dot (the writer's
+/// temp files), control characters. Run ids are joined onto the runs dir, so this check is
+/// what keeps `find_run` (and the report's requests) inside it.
+pub fn check_run_id(id: &str) -> Result<()> {
+    let bad = id.is_empty()
+        || id.len() > 200
+        || id.starts_with('.')
+        || id.contains("..")
+        || id.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(Error::bad_request(format!(
+            "run id {id:?} refused: a run id is a file name in the runs dir (no '/', '\\', \
+             '..' or leading '.')"
+        )));
+    }
+    Ok(())
+}
+
 /// Finds a run by id, by a unique id prefix, or by `latest`. An id is a file name in `dir`,
 /// never a path.
 pub fn find_run(dir: &Path, wanted: &str) -> Result<RunRecord> {
-    if wanted.is_empty()
-        || wanted.starts_with('.')
-        || wanted.contains(['/', '\\'])
-        || wanted.chars().any(char::is_control)
-    {
-        return Err(Error::BadRequest(format!(
-            "{wanted:?} is not a run id (`bench list` shows them)"
-        )));
-    }
+    check_run_id(wanted)?;
     let direct = dir.join(format!("{wanted}.json"));
     if direct.is_file() {
         return RunRecord::load(&direct);

@@ -483,10 +483,7 @@ async fn placeholders(
         &serde_json::json!({ "query": format!("SELECT CAST(AVG(timestamp) AS BIGINT) FROM {table}") }),
     )
     .await?;
-    let mid = answer["rows"][0]
-        .as_object()
-        .and_then(|o| o.values().next())
-        .and_then(serde_json::Value::as_i64)
+    let mid = assertions::scalar(&answer)
         .ok_or_else(|| Error::internal(format!("no mean timestamp in {answer}")))?;
     Ok(vec![("MID_TIMESTAMP".into(), mid.to_string())])
 }

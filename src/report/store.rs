@@ -11,27 +11,9 @@ use crate::bench::record::{self, RunRecord};
 use crate::dataset::civil::days_from_civil;
 use crate::error::{Error, Result};
 
-/// Refuses ids that are not a plain file name: separators, `..`, a leading dot (the writer's
-/// temp files), control characters. `record::find_run` joins the id onto the runs dir, so this
-/// check is what keeps requests inside it.
-pub fn check_id(id: &str) -> Result<()> {
-    let bad = id.is_empty()
-        || id.len() > 200
-        || id.starts_with('.')
-        || id.contains("..")
-        || id.chars().any(|c| c == '/' || c == '\\' || c.is_control());
-    if bad {
-        return Err(Error::bad_request(format!(
-            "run id {id:?} refused: a run id is a file name in the runs dir (no '/', '\\', \
-             '..' or leading '.')"
-        )));
-    }
-    Ok(())
-}
-
 /// The run with this id (or a unique id prefix, or `latest`).
 pub async fn load(dir: &Path, id: &str) -> Result<RunRecord> {
-    check_id(id)?;
+    record::check_run_id(id)?;
     let dir = dir.to_path_buf();
     let id = id.to_string();
     blocking(move || {
@@ -199,11 +181,11 @@ mod tests {
         for bad in [
             "", "..", "../x", "a/b", "a\\b", "x..y", ".hidden", "..%2F", "a\0b", "a\nb",
         ] {
-            let err = check_id(bad).unwrap_err();
+            let err = record::check_run_id(bad).unwrap_err();
             assert_eq!(err.status_code(), 400, "{bad:?}");
         }
         for good in ["20260501T120000Z-SV-2a", "latest", "2026", "run.v2", "a b"] {
-            check_id(good).unwrap();
+            record::check_run_id(good).unwrap();
         }
     }
 
