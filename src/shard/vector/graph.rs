@@ -25,7 +25,7 @@ pub struct HnswParams {
     pub ef_search: usize,
 }
 
-/// Layers of the graph; with M = 16 this covers far more points than one partition holds.
+/// Layers of the graph; with M = 24 this covers far more points than one partition holds.
 const MAX_LAYERS: usize = 16;
 
 /// Cosine distance for unit vectors. hnsw_rs's own `DistDot` needs its SIMD feature on x86
