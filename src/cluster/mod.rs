@@ -9,6 +9,7 @@
 
 pub mod command;
 pub mod coordinator;
+pub mod freshness;
 pub mod local;
 pub mod log_store;
 pub mod meta;

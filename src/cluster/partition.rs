@@ -179,6 +179,20 @@ impl Partition {
         self.raft.metrics().borrow().current_leader
     }
 
+    /// This node leads the group and a majority acknowledged it within the last
+    /// `election_timeout_min`: no other leader can have been elected since, because a follower
+    /// refuses votes for `election_timeout_max` after hearing from its leader, and the margin
+    /// covers the age of the metrics snapshot (refreshed on every raft event and tick). A
+    /// leader cut off from its majority keeps believing it leads; this is how a read tells.
+    pub fn leads_with_quorum(&self, me: NodeId) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.current_leader == Some(me)
+            && metrics
+                .millis_since_quorum_ack
+                .is_some_and(|ms| ms < self.raft.config().election_timeout_min)
+    }
+
     /// A leader exists and every entry the log held at start has been applied again.
     pub fn is_ready(&self) -> bool {
         let metrics = self.raft.metrics();

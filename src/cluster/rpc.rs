@@ -1,6 +1,7 @@
 //! The raft port: raft RPCs from peers, and the internal calls a node makes on another (a write
 //! forwarded to the partition leader, a metadata command forwarded to the metadata leader,
-//! the raft state shown by `cluster status`). Every request must carry the cluster token.
+//! the raft state shown by `cluster status`, the counts a follower checks its freshness
+//! against). Every request must carry the cluster token.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/internal/write", post(write))
         .route("/internal/meta", post(meta))
         .route("/internal/status", get(status))
+        .route("/internal/marks", get(marks))
         .layer(DefaultBodyLimit::max(MAX_RAFT_BODY))
         .layer(middleware::from_fn_with_state(node.clone(), require_token))
         .with_state(node)
@@ -153,6 +155,11 @@ async fn meta(
 
 async fn status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
     Json(node.raft_status())
+}
+
+/// What this node's led partitions hold, for a peer's read freshness check.
+async fn marks(State(node): State<Arc<Node>>) -> Json<Vec<crate::cluster::freshness::LeaderMark>> {
+    Json(node.leader_marks())
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {

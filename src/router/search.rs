@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::cluster::freshness::{Reads, shards_json};
 use crate::dataset::derive_severity;
 use crate::error::{Error, Result};
 use crate::node::Topic;
@@ -119,6 +120,11 @@ async fn run(
         ));
     }
     let topics = resolve_topics(&state, index.as_deref())?;
+    let wanted: Vec<(String, u32)> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.id)))
+        .collect();
+    let stale = state.node.await_fresh(&wanted, Reads::Searchable).await;
     let result = tokio::task::spawn_blocking(move || search_topics(&topics, &request, from, size))
         .await
         .map_err(Error::internal)??;
@@ -131,7 +137,7 @@ async fn run(
     Ok(Json(json!({
         "took": started.elapsed().as_millis() as u64,
         "timed_out": false,
-        "_shards": { "total": shards, "successful": shards, "skipped": 0, "failed": 0 },
+        "_shards": shards_json(shards, &stale),
         "hits": { "total": { "value": total, "relation": "eq" }, "max_score": max_score, "hits": hits },
     })))
 }

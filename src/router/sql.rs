@@ -21,6 +21,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::cluster::freshness::{Reads, shards_json};
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::shard::columnar::table_schema;
@@ -40,6 +41,10 @@ pub struct SqlResponse {
     pub row_count: usize,
     pub execution_time_ms: f64,
     pub truncated: bool,
+    /// Partitions the tables cover, and those this node could not confirm complete (on a
+    /// cluster, a replica behind its leader).
+    #[serde(rename = "_shards", default)]
+    pub shards: Value,
 }
 
 /// SQL name of a topic: every character outside `[A-Za-z0-9]` becomes `_` (Chronik's rule).
@@ -82,6 +87,13 @@ impl SqlEngine {
         if request.query.trim().is_empty() {
             return Err(Error::bad_request("query is empty"));
         }
+        // Every table may be read, so every partition must be as fresh as its leader.
+        let wanted: Vec<(String, u32)> = node
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.id)))
+            .collect();
+        let stale = node.await_fresh(&wanted, Reads::Applied).await;
         let ctx = self.context(node).await?;
         // Queries are read-only: no DDL (CREATE EXTERNAL TABLE would read server files), no DML
         // (COPY/INSERT would write them), no SET.
@@ -123,6 +135,7 @@ impl SqlEngine {
             rows,
             execution_time_ms: started.elapsed().as_secs_f64() * 1000.0,
             truncated,
+            shards: shards_json(wanted.len(), &stale),
         })
     }
 

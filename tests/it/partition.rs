@@ -1,7 +1,7 @@
 //! A network partition between real node processes: every raft link runs through a TCP
 //! proxy in the test, one per direction, so node 1 can be cut off from nodes 2 and 3 while
-//! they still reach each other. The isolated node cannot commit, the majority can, and after
-//! healing all three hold the same records.
+//! they still reach each other. The isolated node cannot commit, the majority can, its
+//! queries say they may be behind, and after healing all three hold the same records.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -246,6 +246,37 @@ fn an_isolated_node_cannot_commit_and_converges_after_healing() {
     // The isolated node cannot commit anything, whichever partition it leads or forwards to.
     let code = write(&bases[0], 100_000..100_300);
     assert_eq!(code, 503, "isolated node must refuse, not acknowledge");
+    // The majority answers completely; the isolated node answers from what it has (3,000 of
+    // the 6,000 records) and says that every partition may be behind, never silently.
+    wait_until("majority searchable", Duration::from_secs(15), || {
+        let (_, b) = post_json(
+            &format!("{}/np/_search", bases[1]),
+            &json!({ "query": { "match_all": {} }, "size": 0 }),
+        );
+        b["hits"]["total"]["value"] == 6000 && b["_shards"]["failed"] == 0
+    });
+    let (code, b) = post_json(
+        &format!("{}/np/_search", bases[0]),
+        &json!({ "query": { "match_all": {} }, "size": 0 }),
+    );
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(b["hits"]["total"]["value"], 3000, "{b}");
+    assert_eq!(b["_shards"]["failed"], 3, "{b}");
+    let failures = b["_shards"]["failures"]
+        .as_array()
+        .expect("failures listed");
+    assert!(
+        failures
+            .iter()
+            .all(|f| f["reason"]["type"] == "stale_replica" && f["reason"]["reason"].is_string()),
+        "{b}"
+    );
+    let (code, sql) = post_json(
+        &format!("{}/_sql", bases[0]),
+        &json!({ "query": "SELECT COUNT(*) AS n FROM np" }),
+    );
+    assert_eq!(code, 200, "{sql}");
+    assert_eq!(sql["_shards"]["failed"], 3, "{sql}");
 
     for (i, j) in [(0, 1), (0, 2), (1, 0), (2, 0)] {
         links[i][j].as_ref().unwrap().heal();

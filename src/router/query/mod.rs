@@ -17,6 +17,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::cluster::freshness::{Reads, StalePartition};
 use crate::error::{Error, Result};
 use crate::node::Topic;
 use crate::router::AppState;
@@ -98,6 +99,9 @@ struct BackendReport {
     skipped: Option<String>,
     candidates: Vec<Candidate>,
     from_cache: Option<bool>,
+    /// Partitions answered from a replica not confirmed as fresh as its leader
+    /// (`_shards.failures[]` entries).
+    stale: Vec<Value>,
 }
 
 impl BackendReport {
@@ -117,6 +121,9 @@ impl BackendReport {
         }
         if let Some(c) = self.from_cache {
             v["embedding_from_cache"] = json!(c);
+        }
+        if !self.stale.is_empty() {
+            v["stale_partitions"] = json!(self.stale);
         }
         v
     }
@@ -222,6 +229,7 @@ pub async fn query(
             skipped: None,
             candidates: Vec::new(),
             from_cache: None,
+            stale: Vec::new(),
         };
         match task.await {
             Ok((result, elapsed)) => {
@@ -235,9 +243,14 @@ pub async fn query(
                     }
                     Ok(Err(e)) => report.error = Some(e.to_string()),
                     Ok(Ok(BackendOutput::Skipped(why))) => report.skipped = Some(why),
-                    Ok(Ok(BackendOutput::Hits { hits, from_cache })) => {
+                    Ok(Ok(BackendOutput::Hits {
+                        hits,
+                        from_cache,
+                        stale,
+                    })) => {
                         report.candidates = hits;
                         report.from_cache = from_cache;
+                        report.stale = stale;
                     }
                 }
                 metrics::histogram!("chronik_query_backend_latency_seconds",
@@ -265,7 +278,7 @@ pub async fn query(
             .map_err(Error::internal)??;
     let complete = reports
         .iter()
-        .all(|r| !r.timed_out && r.error.is_none() && r.skipped.is_none());
+        .all(|r| !r.timed_out && r.error.is_none() && r.skipped.is_none() && r.stale.is_empty());
     let backends: Vec<Value> = reports.iter().map(BackendReport::to_json).collect();
     let stats = json!({
         "candidates": ranked.candidates,
@@ -302,6 +315,7 @@ enum BackendOutput {
     Hits {
         hits: Vec<Candidate>,
         from_cache: Option<bool>,
+        stale: Vec<Value>,
     },
     Skipped(String),
 }
@@ -327,11 +341,15 @@ async fn run_backend(
             let Some(text) = request.q.text.clone().filter(|t| !t.trim().is_empty()) else {
                 return Ok(BackendOutput::Skipped("no q.text".into()));
             };
+            let partitions = retrieve::select_partitions(topic, filters.partitions.as_deref())?;
+            let wanted: Vec<(String, u32)> = partitions
+                .iter()
+                .map(|&p| (topic.name.clone(), p as u32))
+                .collect();
+            let stale = state.node.await_fresh(&wanted, Reads::Searchable).await;
             let topic = topic.clone();
             let filters = filters.clone();
             let hits = tokio::task::spawn_blocking(move || {
-                let partitions =
-                    retrieve::select_partitions(&topic, filters.partitions.as_deref())?;
                 let base = retrieve::text_query_string(&topic, &text)?;
                 let query: Box<dyn tantivy::query::Query> =
                     if filters.timestamp_gte.is_some() || filters.timestamp_lte.is_some() {
@@ -353,6 +371,7 @@ async fn run_backend(
             Ok(BackendOutput::Hits {
                 hits,
                 from_cache: None,
+                stale: stale.iter().map(StalePartition::to_failure).collect(),
             })
         }
         Mode::Vector => {
@@ -379,6 +398,7 @@ async fn run_backend(
             Ok(BackendOutput::Hits {
                 hits,
                 from_cache: Some(from_cache),
+                stale: Vec::new(),
             })
         }
         Mode::Sql => {
@@ -424,6 +444,10 @@ async fn run_backend(
             Ok(BackendOutput::Hits {
                 hits,
                 from_cache: None,
+                stale: response.shards["failures"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
             })
         }
         Mode::Fetch => {
@@ -441,6 +465,10 @@ async fn run_backend(
                 offset: fetch.offset,
                 score: 1.0,
             };
+            let stale = state
+                .node
+                .await_fresh(&[(topic.name.clone(), fetch.partition)], Reads::Searchable)
+                .await;
             let topic = topic.clone();
             let found = tokio::task::spawn_blocking(move || retrieve::load_records(&topic, &[hit]))
                 .await
@@ -448,6 +476,7 @@ async fn run_backend(
             Ok(BackendOutput::Hits {
                 hits: if found.is_empty() { vec![] } else { vec![hit] },
                 from_cache: None,
+                stale: stale.iter().map(StalePartition::to_failure).collect(),
             })
         }
     }
