@@ -5,10 +5,11 @@
 //! Without this a follower a checkpoint behind answered 4,566 hits where its leader had 4,609,
 //! reporting no failed shard. Offsets are assigned by applying the same log in the same order
 //! on every replica, so "holds at least the leader's record count" is exact: the replica has
-//! every record the leader could show. Only partitions led elsewhere need a call: the leader
-//! of a partition is its own reference.
+//! every record the leader could show. A partition led here needs no call: once a read index
+//! confirms the leadership, the local replica is the reference.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -16,17 +17,23 @@ use serde_json::{Value, json};
 
 use crate::cluster::rpc::{Forwarded, forward_get};
 use crate::cluster::types::NodeId;
-use crate::node::Node;
+use crate::node::{Node, Topic};
 
-/// How long a query waits for its replicas to catch up (and, during an election, for a
-/// leader to confirm them). Elections measured 1.4-2.4 s (SV-3) and the plan allows 5 s, so
-/// a query during a failover waits instead of being partial; a follower's text index trails
-/// its log by at most one checkpoint interval (1 s by default).
+/// How long a query waits, at most, for its replicas to catch up (and, during an election,
+/// for a leader to confirm them). Elections measured 1.4-2.4 s (SV-3) and the plan allows
+/// 5 s, so a query during a failover waits instead of being partial; a follower's text index
+/// trails its log by at most one checkpoint interval (1 s by default), less when asked to
+/// commit. Callers with a shorter deadline pass less.
 pub const FRESHNESS_WAIT: Duration = Duration::from_secs(5);
 /// One call to a leader; a dead host must not use up the whole wait.
 const MARKS_CALL_TIMEOUT: Duration = Duration::from_millis(750);
-/// Between checks of the local replicas and retries of unreachable leaders.
+/// A leader confirming its leadership (one heartbeat round to a majority).
+const CONFIRM_TIMEOUT: Duration = Duration::from_millis(500);
+/// Between checks of the local replicas.
 const POLL: Duration = Duration::from_millis(10);
+/// Between calls to leaders that did not answer, doubling up to the maximum.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_millis(400);
 
 /// What a query reads, hence which count must reach the leader's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,53 +103,96 @@ pub fn shards_json(total: usize, stale: &[StalePartition]) -> Value {
 }
 
 impl Node {
-    /// Counts of every partition this node leads now.
-    pub fn leader_marks(&self) -> Vec<LeaderMark> {
+    /// Counts of every partition this node leads, each confirmed by a read index: the
+    /// leadership is checked with a majority (a leader cut off from it still believes it
+    /// leads) and every entry committed before the call is applied (a new leader may not
+    /// have applied its predecessor's last entries yet). Partitions not confirmed are left
+    /// out, and the caller asks again.
+    pub async fn leader_marks(&self) -> Vec<LeaderMark> {
         let me = self.config.node_id;
-        let mut marks = Vec::new();
-        for topic in self.topics() {
-            for p in &topic.partitions {
-                if p.leads_with_quorum(me) {
-                    let stats = p.shard.stats();
-                    marks.push(LeaderMark {
-                        topic: topic.name.clone(),
-                        partition: p.id,
-                        applied: stats.records,
-                        searchable: stats.searchable,
-                    });
+        let led: Vec<(Arc<Topic>, u32)> = self
+            .topics()
+            .into_iter()
+            .flat_map(|t| {
+                let ids: Vec<u32> = t
+                    .partitions
+                    .iter()
+                    .filter(|p| p.leader() == Some(me))
+                    .map(|p| p.id)
+                    .collect();
+                ids.into_iter().map(move |id| (t.clone(), id))
+            })
+            .collect();
+        let confirmed = led.iter().map(|(topic, id)| async move {
+            let p = &topic.partitions[*id as usize];
+            p.confirm_leadership(CONFIRM_TIMEOUT).await.then(|| {
+                let stats = p.shard.stats();
+                LeaderMark {
+                    topic: topic.name.clone(),
+                    partition: p.id,
+                    applied: stats.records,
+                    searchable: stats.searchable,
                 }
-            }
-        }
-        marks
+            })
+        });
+        futures::future::join_all(confirmed)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
-    /// Waits (up to [`FRESHNESS_WAIT`]) until every `(topic, partition)` in `wanted` holds here
-    /// what its leader holds now, and returns those that do not. Always empty on a single node.
-    pub async fn await_fresh(&self, wanted: &[(String, u32)], reads: Reads) -> Vec<StalePartition> {
+    /// Waits (up to `wait`) until every `(topic, partition)` in `wanted` holds here what its
+    /// leader holds now, and returns those that do not. Always empty on a single node.
+    pub async fn await_fresh(
+        &self,
+        wanted: &[(String, u32)],
+        reads: Reads,
+        wait: Duration,
+    ) -> Vec<StalePartition> {
         if !self.config.cluster.is_clustered() || wanted.is_empty() {
             return Vec::new();
         }
-        let deadline = Instant::now() + FRESHNESS_WAIT;
+        let deadline = Instant::now() + wait;
         // Partition → the count this replica must reach; `None` until a leader has said.
         let mut targets: BTreeMap<(String, u32), Option<u64>> =
             wanted.iter().map(|w| (w.clone(), None)).collect();
         let mut unreachable: HashMap<NodeId, String> = HashMap::new();
+        let mut next_ask = Instant::now();
+        let mut retry = RETRY_FIRST;
         loop {
-            self.learn_targets(&mut targets, reads, &mut unreachable)
-                .await;
+            if targets.values().any(Option::is_none) && Instant::now() >= next_ask {
+                self.learn_targets(&mut targets, reads, &mut unreachable)
+                    .await;
+                next_ask = Instant::now() + retry;
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+            let mut index_behind = false;
             targets.retain(|(topic, partition), target| match target {
-                Some(t) => self.local_count(topic, *partition, reads) < *t,
+                Some(t) => {
+                    let (applied, searchable) = self.local_counts(topic, *partition);
+                    let have = match reads {
+                        Reads::Searchable => searchable,
+                        Reads::Applied => applied,
+                    };
+                    index_behind |= have < *t && applied >= *t;
+                    have < *t
+                }
                 None => true,
             });
             if targets.is_empty() {
                 return Vec::new();
+            }
+            if index_behind {
+                // The records are here, only not committed to the text index yet.
+                self.checkpoint_now.notify_one();
             }
             if Instant::now() >= deadline {
                 return targets
                     .into_iter()
                     .map(|((topic, partition), target)| {
                         let reason =
-                            self.stale_reason(&topic, partition, target, reads, &unreachable);
+                            self.stale_reason(&topic, partition, target, reads, wait, &unreachable);
                         StalePartition {
                             topic,
                             partition,
@@ -165,22 +215,39 @@ impl Node {
     ) {
         let me = self.config.node_id;
         let mut by_leader: BTreeMap<NodeId, Vec<(String, u32)>> = BTreeMap::new();
-        for ((topic, partition), target) in targets.iter_mut() {
+        let mut led_here = Vec::new();
+        for ((topic, partition), target) in targets.iter() {
             if target.is_some() {
                 continue;
             }
             match self.partition_leader(topic, *partition) {
-                // A leader is its own reference only while a majority still follows it.
-                Some(leader) if leader == me => {
-                    *target = self
-                        .leads_with_quorum(topic, *partition)
-                        .then(|| self.local_count(topic, *partition, reads));
-                }
+                Some(leader) if leader == me => led_here.push((topic.clone(), *partition)),
                 Some(leader) => by_leader
                     .entry(leader)
                     .or_default()
                     .push((topic.clone(), *partition)),
                 None => {}
+            }
+        }
+        // A partition led here is its own reference once its leadership is confirmed.
+        let confirmations = led_here.iter().map(|(topic, partition)| async move {
+            let Ok(t) = self.topic(topic) else {
+                return false;
+            };
+            match t.partitions.get(*partition as usize) {
+                Some(p) => p.confirm_leadership(CONFIRM_TIMEOUT).await,
+                None => false,
+            }
+        });
+        let confirmed = futures::future::join_all(confirmations).await;
+        for ((topic, partition), ok) in led_here.into_iter().zip(confirmed) {
+            if ok {
+                let (applied, searchable) = self.local_counts(&topic, partition);
+                let count = match reads {
+                    Reads::Searchable => searchable,
+                    Reads::Applied => applied,
+                };
+                targets.insert((topic, partition), Some(count));
             }
         }
         let calls = by_leader.keys().map(|&leader| async move {
@@ -224,31 +291,21 @@ impl Node {
         }
     }
 
-    fn leads_with_quorum(&self, topic: &str, partition: u32) -> bool {
-        self.topic(topic).ok().is_some_and(|t| {
-            t.partitions
-                .get(partition as usize)
-                .is_some_and(|p| p.leads_with_quorum(self.config.node_id))
-        })
-    }
-
     fn partition_leader(&self, topic: &str, partition: u32) -> Option<NodeId> {
         let topic = self.topic(topic).ok()?;
         topic.partitions.get(partition as usize)?.leader()
     }
 
-    fn local_count(&self, topic: &str, partition: u32, reads: Reads) -> u64 {
-        let Some(stats) = self.topic(topic).ok().and_then(|t| {
-            t.partitions
-                .get(partition as usize)
-                .map(|p| p.shard.stats())
-        }) else {
-            return 0;
-        };
-        match reads {
-            Reads::Searchable => stats.searchable,
-            Reads::Applied => stats.records,
-        }
+    /// This node's applied and searchable record counts of a partition.
+    fn local_counts(&self, topic: &str, partition: u32) -> (u64, u64) {
+        self.topic(topic)
+            .ok()
+            .and_then(|t| {
+                t.partitions
+                    .get(partition as usize)
+                    .map(|p| p.shard.stats())
+            })
+            .map_or((0, 0), |s| (s.records, s.searchable))
     }
 
     fn stale_reason(
@@ -257,11 +314,16 @@ impl Node {
         partition: u32,
         target: Option<u64>,
         reads: Reads,
+        wait: Duration,
         unreachable: &HashMap<NodeId, String>,
     ) -> String {
-        let waited = FRESHNESS_WAIT.as_secs_f64();
+        let waited = wait.as_secs_f64();
         let node = self.config.node_id;
-        let have = self.local_count(topic, partition, reads);
+        let (applied, searchable) = self.local_counts(topic, partition);
+        let have = match reads {
+            Reads::Searchable => searchable,
+            Reads::Applied => applied,
+        };
         match (target, self.partition_leader(topic, partition)) {
             (Some(target), _) => format!(
                 "node {node}'s replica of {topic}/{partition} has {have} {} records, its leader {target}; still behind after {waited} s, so this answer may miss {} records",
@@ -272,7 +334,7 @@ impl Node {
                 "{topic}/{partition} has no leader (election under way or no majority), so node {node} could not confirm its replica ({have} records) is complete within {waited} s"
             ),
             (None, Some(leader)) if leader == node => format!(
-                "node {node} leads {topic}/{partition} but has not heard from a majority for {waited} s (cut off?), so its replica ({have} records) may miss writes a newer leader accepted"
+                "node {node} leads {topic}/{partition} but could not confirm it with a majority within {waited} s (cut off?), so its replica ({have} records) may miss writes a newer leader accepted"
             ),
             (None, Some(leader)) => format!(
                 "the leader of {topic}/{partition} (node {leader}) did not answer within {waited} s ({}), so node {node} could not confirm its replica ({have} records) is complete",

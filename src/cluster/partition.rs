@@ -179,18 +179,15 @@ impl Partition {
         self.raft.metrics().borrow().current_leader
     }
 
-    /// This node leads the group and a majority acknowledged it within the last
-    /// `election_timeout_min`: no other leader can have been elected since, because a follower
-    /// refuses votes for `election_timeout_max` after hearing from its leader, and the margin
-    /// covers the age of the metrics snapshot (refreshed on every raft event and tick). A
-    /// leader cut off from its majority keeps believing it leads; this is how a read tells.
-    pub fn leads_with_quorum(&self, me: NodeId) -> bool {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
-        metrics.current_leader == Some(me)
-            && metrics
-                .millis_since_quorum_ack
-                .is_some_and(|ms| ms < self.raft.config().election_timeout_min)
+    /// Whether this node still leads the group, confirmed with a majority within `timeout`,
+    /// with every entry committed before the call applied here (openraft's read index). A
+    /// leader cut off from its majority keeps believing it leads, and a new leader may not
+    /// have applied its predecessor's last acknowledged entries yet: both answer false or wait.
+    pub async fn confirm_leadership(&self, timeout: std::time::Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await,
+            Ok(Ok(_))
+        )
     }
 
     /// A leader exists and every entry the log held at start has been applied again.

@@ -159,7 +159,7 @@ async fn status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
 
 /// What this node's led partitions hold, for a peer's read freshness check.
 async fn marks(State(node): State<Arc<Node>>) -> Json<Vec<crate::cluster::freshness::LeaderMark>> {
-    Json(node.leader_marks())
+    Json(node.leader_marks().await)
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {

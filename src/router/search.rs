@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cluster::freshness::{Reads, shards_json};
+use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, shards_json};
 use crate::dataset::derive_severity;
 use crate::error::{Error, Result};
 use crate::node::Topic;
@@ -93,10 +93,16 @@ fn request_from_params(params: &HashMap<String, String>) -> Result<SearchRequest
 fn resolve_topics(state: &AppState, index: Option<&str>) -> Result<Vec<Arc<Topic>>> {
     match index {
         None | Some("*") | Some("_all") => Ok(state.node.topics()),
-        Some(list) => list
-            .split(',')
-            .map(|name| state.node.topic(name.trim()))
-            .collect(),
+        Some(list) => {
+            // A topic named twice is searched once, so `_shards` counts each partition once.
+            let mut names: Vec<&str> = list.split(',').map(str::trim).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+                .into_iter()
+                .map(|name| state.node.topic(name))
+                .collect()
+        }
     }
 }
 
@@ -124,7 +130,10 @@ async fn run(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.id)))
         .collect();
-    let stale = state.node.await_fresh(&wanted, Reads::Searchable).await;
+    let stale = state
+        .node
+        .await_fresh(&wanted, Reads::Searchable, FRESHNESS_WAIT)
+        .await;
     let result = tokio::task::spawn_blocking(move || search_topics(&topics, &request, from, size))
         .await
         .map_err(Error::internal)??;

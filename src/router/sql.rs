@@ -21,7 +21,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cluster::freshness::{Reads, shards_json};
+use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, shards_json};
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::shard::columnar::table_schema;
@@ -32,6 +32,10 @@ pub struct SqlRequest {
     pub query: String,
     pub limit: Option<usize>,
     pub timeout_secs: Option<u64>,
+    /// How long the query may wait for replicas to catch up with their leaders (the
+    /// orchestrator passes what is left of its own deadline); at most half the timeout.
+    #[serde(skip)]
+    pub fresh_wait: Option<Duration>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -87,13 +91,21 @@ impl SqlEngine {
         if request.query.trim().is_empty() {
             return Err(Error::bad_request("query is empty"));
         }
-        // Every table may be read, so every partition must be as fresh as its leader.
+        // The topics whose table names the statement mentions (a superset of those it reads:
+        // a name inside a string literal counts too) must be as fresh as their leaders.
+        let statement = request.query.to_ascii_lowercase();
         let wanted: Vec<(String, u32)> = node
             .topics()
             .iter()
+            .filter(|t| statement.contains(&sql_table_name(&t.name).to_ascii_lowercase()))
             .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.id)))
             .collect();
-        let stale = node.await_fresh(&wanted, Reads::Applied).await;
+        let fresh_wait = request
+            .fresh_wait
+            .unwrap_or(FRESHNESS_WAIT)
+            .min(Duration::from_millis(timeout_ms / 2));
+        let stale = node.await_fresh(&wanted, Reads::Applied, fresh_wait).await;
+        let remaining_ms = timeout_ms.saturating_sub(started.elapsed().as_millis() as u64);
         let ctx = self.context(node).await?;
         // Queries are read-only: no DDL (CREATE EXTERNAL TABLE would read server files), no DML
         // (COPY/INSERT would write them), no SET.
@@ -120,7 +132,7 @@ impl SqlEngine {
             let batches = df.collect().await.map_err(sql_error)?;
             Ok::<_, Error>((schema, batches))
         };
-        let (schema, batches) = tokio::time::timeout(Duration::from_millis(timeout_ms), run)
+        let (schema, batches) = tokio::time::timeout(Duration::from_millis(remaining_ms), run)
             .await
             .map_err(|_| {
                 Error::Timeout(format!("query ran past its {timeout_ms} ms deadline"))

@@ -17,7 +17,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::cluster::freshness::{Reads, StalePartition};
+use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, StalePartition};
 use crate::error::{Error, Result};
 use crate::node::Topic;
 use crate::router::AppState;
@@ -210,9 +210,12 @@ pub async fn query(
             let name = topic.name.clone();
             let task = tokio::spawn(async move {
                 let t0 = Instant::now();
-                let result =
-                    tokio::time::timeout(deadline, run_backend(&state, &topic, mode, &request, k))
-                        .await;
+                // Waiting for stale replicas may use three quarters of the deadline, so a
+                // backend that cannot be brought up to date reports which partitions instead of
+                // timing out with nothing.
+                let fresh_wait = (deadline * 3 / 4).min(FRESHNESS_WAIT);
+                let backend = run_backend(&state, &topic, mode, &request, k, fresh_wait);
+                let result = tokio::time::timeout(deadline, backend).await;
                 (result, t0.elapsed())
             });
             (mode, name, task)
@@ -326,6 +329,7 @@ async fn run_backend(
     mode: Mode,
     request: &QueryRequest,
     k: usize,
+    fresh_wait: Duration,
 ) -> Result<BackendOutput> {
     // Each backend offers 3k candidates, so fusion can promote a document that is only
     // moderately ranked by several backends.
@@ -346,7 +350,10 @@ async fn run_backend(
                 .iter()
                 .map(|&p| (topic.name.clone(), p as u32))
                 .collect();
-            let stale = state.node.await_fresh(&wanted, Reads::Searchable).await;
+            let stale = state
+                .node
+                .await_fresh(&wanted, Reads::Searchable, fresh_wait)
+                .await;
             let topic = topic.clone();
             let filters = filters.clone();
             let hits = tokio::task::spawn_blocking(move || {
@@ -413,6 +420,7 @@ async fn run_backend(
                         query: sql,
                         limit: Some(depth),
                         timeout_secs: None,
+                        fresh_wait: Some(fresh_wait),
                     },
                 )
                 .await?;
@@ -467,7 +475,11 @@ async fn run_backend(
             };
             let stale = state
                 .node
-                .await_fresh(&[(topic.name.clone(), fetch.partition)], Reads::Searchable)
+                .await_fresh(
+                    &[(topic.name.clone(), fetch.partition)],
+                    Reads::Searchable,
+                    fresh_wait,
+                )
                 .await;
             let topic = topic.clone();
             let found = tokio::task::spawn_blocking(move || retrieve::load_records(&topic, &[hit]))
