@@ -152,6 +152,7 @@ fn worst(stat: &str, tasks: &[&TaskRecord], higher_is_good: bool) -> Option<(f64
             let pick = |t: &TaskRecord| match stat {
                 "p50" => t.latency_ms.p50,
                 "p90" => t.latency_ms.p90,
+                "p95" => t.latency_ms.p95,
                 "p99" => t.latency_ms.p99,
                 "max" => t.latency_ms.max,
                 _ => None,
@@ -159,10 +160,11 @@ fn worst(stat: &str, tasks: &[&TaskRecord], higher_is_good: bool) -> Option<(f64
             // A task with no successful request has no latency: that fails the criterion
             // rather than leaving the judgement to the tasks that did answer.
             if let Some(t) = tasks.iter().find(|t| pick(t).is_none()) {
-                return Some((
-                    f64::NAN,
-                    format!("{stat} of {:?}: no successful request to measure", t.name),
-                ));
+                let why = match t.latency_ms.count {
+                    0 => "no successful request to measure".to_string(),
+                    n => format!("{n} samples are too few for it"),
+                };
+                return Some((f64::NAN, format!("{stat} of {:?}: {why}", t.name)));
             }
             let mut values: Vec<(f64, &str)> = tasks
                 .iter()

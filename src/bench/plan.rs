@@ -193,7 +193,7 @@ pub struct CriterionSpec {
     /// Judge over tasks of these categories (the worst one counts) …
     #[serde(default)]
     pub categories: Vec<String>,
-    /// … on this statistic: `p50`, `p90`, `p99`, `max`, `errors`, `failed_assertions`,
+    /// … on this statistic: `p50`, `p90`, `p95`, `p99`, `max`, `errors`, `failed_assertions`,
     /// `throughput_ratio` (with `baseline`);
     #[serde(default)]
     pub stat: Option<String>,
@@ -327,6 +327,7 @@ impl Plan {
                 && ![
                     "p50",
                     "p90",
+                    "p95",
                     "p99",
                     "max",
                     "errors",

@@ -144,7 +144,7 @@ pub struct TaskRecord {
 }
 
 /// Percentiles in milliseconds; a percentile is `None` when the sample count cannot support
-/// it (p90 needs 10 samples, p99 100, p99.9 1,000).
+/// it (p90 needs 10 samples, p95 20, p99 100, p99.9 1,000).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
@@ -152,6 +152,9 @@ pub struct Percentiles {
     pub mean: Option<f64>,
     pub p50: Option<f64>,
     pub p90: Option<f64>,
+    /// k6's thresholds use p95. Absent from records written before it was added.
+    #[serde(default)]
+    pub p95: Option<f64>,
     pub p99: Option<f64>,
     pub p99_9: Option<f64>,
     pub max: Option<f64>,

@@ -10,6 +10,7 @@ use super::record::Percentiles;
 /// Fewest samples for which a percentile is reported: below this, "p99" would just be the
 /// maximum of a handful of numbers and suggest a precision the run does not have.
 const MIN_SAMPLES_P90: u64 = 10;
+const MIN_SAMPLES_P95: u64 = 20;
 const MIN_SAMPLES_P99: u64 = 100;
 const MIN_SAMPLES_P99_9: u64 = 1_000;
 
@@ -59,6 +60,7 @@ impl Latencies {
             mean: Some(h.mean() / 1000.0),
             p50: Some(ms(h.value_at_quantile(0.5))),
             p90: at(0.9, MIN_SAMPLES_P90),
+            p95: at(0.95, MIN_SAMPLES_P95),
             p99: at(0.99, MIN_SAMPLES_P99),
             p99_9: at(0.999, MIN_SAMPLES_P99_9),
             max: Some(ms(h.max())),
@@ -90,6 +92,7 @@ mod tests {
         assert!(close(p.min, 1.0) && close(p.max, 1000.0), "{p:?}");
         assert!(close(p.p50, 500.0), "{p:?}");
         assert!(close(p.p90, 900.0), "{p:?}");
+        assert!(close(p.p95, 950.0), "{p:?}");
         assert!(close(p.p99, 990.0), "{p:?}");
         assert!(close(p.p99_9, 999.0), "{p:?}");
         assert!(close(p.mean, 500.5), "{p:?}");
@@ -99,10 +102,12 @@ mod tests {
     fn a_small_sample_reports_only_what_it_supports() {
         let p = of([5, 7, 9, 11, 13, 15, 17, 19, 21]);
         assert!(close(p.p50, 13.0), "{p:?}");
-        assert_eq!((p.p90, p.p99, p.p99_9), (None, None, None));
+        assert_eq!((p.p90, p.p95, p.p99, p.p99_9), (None, None, None, None));
+        let p = of(1..=15);
+        assert!(p.p90.is_some() && p.p95.is_none(), "{p:?}");
         let p = of(1..=150);
         assert!(
-            p.p90.is_some() && p.p99.is_some() && p.p99_9.is_none(),
+            p.p90.is_some() && p.p95.is_some() && p.p99.is_some() && p.p99_9.is_none(),
             "{p:?}"
         );
     }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::bench::record::RunRecord;
 
-const HEADER: [&str; 13] = [
+const HEADER: [&str; 14] = [
     "phase",
     "task",
     "category",
@@ -14,6 +14,7 @@ const HEADER: [&str; 13] = [
     "throughput_per_s",
     "latency_p50_ms",
     "latency_p90_ms",
+    "latency_p95_ms",
     "latency_p99_ms",
     "latency_p99_9_ms",
     "latency_max_ms",
@@ -53,6 +54,7 @@ pub fn tasks_csv(run: &RunRecord) -> String {
                 number(Some(task.throughput)),
                 number(task.latency_ms.p50),
                 number(task.latency_ms.p90),
+                number(task.latency_ms.p95),
                 number(task.latency_ms.p99),
                 number(task.latency_ms.p99_9),
                 number(task.latency_ms.max),

@@ -223,7 +223,7 @@ fn tasks(out: &mut String, tasks: &[TaskRecord]) {
     let show_service = tasks.iter().any(service_differs);
     let _ = write!(
         out,
-        r#"<table class="tasks"><thead><tr><th>task</th><th>category</th><th class="num">clients</th><th class="num">samples</th><th class="num">errors</th><th class="num">req/s</th><th class="num">p50 ms</th><th class="num">p90 ms</th><th class="num">p99 ms</th><th class="num">p99.9 ms</th><th class="num">max ms</th>{}<th>assertions</th><th>verdict</th></tr></thead><tbody>"#,
+        r#"<table class="tasks"><thead><tr><th>task</th><th>category</th><th class="num">clients</th><th class="num">samples</th><th class="num">errors</th><th class="num">req/s</th><th class="num">p50 ms</th><th class="num">p90 ms</th><th class="num">p95 ms</th><th class="num">p99 ms</th><th class="num">p99.9 ms</th><th class="num">max ms</th>{}<th>assertions</th><th>verdict</th></tr></thead><tbody>"#,
         if show_service {
             r#"<th class="num">service p50 ms</th>"#
         } else {
@@ -234,7 +234,7 @@ fn tasks(out: &mut String, tasks: &[TaskRecord]) {
         let l = &t.latency_ms;
         let _ = write!(
             out,
-            r#"<tr class="{}"><td><details class="request"><summary>{}</summary><pre>{}</pre>{}</details></td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>"#,
+            r#"<tr class="{}"><td><details class="request"><summary>{}</summary><pre>{}</pre>{}</details></td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>"#,
             if t.passed { "pass" } else { "fail" },
             esc(&t.name),
             esc(&serde_json::to_string_pretty(&t.request).unwrap_or_default()),
@@ -256,6 +256,7 @@ fn tasks(out: &mut String, tasks: &[TaskRecord]) {
             num(t.throughput),
             opt(l.p50),
             opt(l.p90),
+            opt(l.p95),
             opt(l.p99),
             opt(l.p99_9),
             opt(l.max),

@@ -19,6 +19,7 @@ fn percentiles(samples: u64, p50: f64) -> Percentiles {
         mean: Some(p50 * 1.15),
         p50: Some(p50),
         p90: (samples >= 10).then_some(p50 * 1.8),
+        p95: (samples >= 20).then_some(p50 * 2.2),
         p99: (samples >= 100).then_some(p50 * 3.2),
         p99_9: (samples >= 1000).then_some(p50 * 5.5),
         max: Some(p50 * 6.0),
