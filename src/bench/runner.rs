@@ -11,11 +11,12 @@ use parking_lot::Mutex;
 
 use super::environment::Environment;
 use super::plan::Plan;
-use super::record::{PhaseRecord, RunRecord, SCHEMA};
+use super::record::{Measurement, PhaseRecord, RunRecord, SCHEMA};
 use super::task::{TaskContext, run_task};
 use super::telemetry::{Collector, SharedTelemetry};
 use super::{assertions, criteria, dataset, fingerprint};
 use crate::error::{Error, Result};
+use crate::telemetry::PANICS_METRIC;
 
 pub struct RunOptions {
     pub plans: Vec<Plan>,
@@ -403,6 +404,9 @@ impl<'a> Runner<'a> {
             phase.events.extend(outcome.events);
             phase.measurements.extend(outcome.measurements);
         }
+        if let Some(m) = panics(&client, &targets).await {
+            self.record.phases[i].measurements.push(m);
+        }
         let one_host = self
             .env
             .as_ref()
@@ -460,6 +464,35 @@ impl<'a> Runner<'a> {
             env.stop().await;
         }
     }
+}
+
+/// `panics`: the nodes' `sv_panics_total`, summed. The counter runs from each node's start, so
+/// phases sharing nodes see the earlier phases' panics too, and a node restarted by a fault
+/// scenario starts again from 0. `None` when a node does not expose it (an older build).
+async fn panics(client: &reqwest::Client, targets: &[String]) -> Option<Measurement> {
+    let mut total = 0.0;
+    for target in targets {
+        let text = super::get(client, &format!("{target}/metrics"))
+            .await
+            .ok()?;
+        let present = text.lines().any(|l| {
+            l.strip_prefix(PANICS_METRIC)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        });
+        if !present {
+            return None;
+        }
+        total += super::metric_sum(&text, PANICS_METRIC);
+    }
+    Some(Measurement {
+        name: "panics".into(),
+        value: total,
+        unit: "count".into(),
+        detail: format!(
+            "{PANICS_METRIC} summed over {} node(s) since they started",
+            targets.len()
+        ),
+    })
 }
 
 fn spec_has_extra(group: &[Plan]) -> bool {

@@ -36,10 +36,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(node: Arc<Node>) -> Result<Self> {
+        let metrics = crate::telemetry::prometheus();
+        // After the recorder, so the counter shows at 0 from the start.
+        crate::telemetry::count_panics();
         Ok(Self {
             node,
             sql: Arc::new(SqlEngine::new()?),
-            metrics: crate::telemetry::prometheus(),
+            metrics,
         })
     }
 }
