@@ -1,6 +1,7 @@
 //! A three-node cluster of real processes started by `sv-appliance cluster up --local 3`:
-//! formation, a partition leader SIGKILLed during a load, queries on the survivors, restart
-//! and catch-up, a wiped node rebuilt from its peers, and the token on the raft port.
+//! formation, reading one's writes on any node, a partition leader SIGKILLed during a load,
+//! queries on the survivors, restart and catch-up, a wiped node rebuilt from its peers, and
+//! the token on the raft port.
 
 use std::path::Path;
 use std::process::Command;
@@ -132,6 +133,34 @@ fn three_nodes_replicate_fail_over_and_recover_without_losing_acknowledged_write
     leaders.sort_unstable();
     leaders.dedup();
     assert!(leaders.len() >= 2, "leaders not spread: {s}");
+
+    // Read your writes on any node: a batch acknowledged by one node is counted by SQL on
+    // the next one at once, whichever partitions it leads (a follower waits for its replicas
+    // to reach their leaders' applied counts), and the answer says it is complete.
+    let (code, body) = post_json(&format!("{}/topics", bases[0]), &json!({ "name": "ryw" }));
+    assert_eq!(code, 201, "{body}");
+    wait_until("ryw partitions led", Duration::from_secs(5), || {
+        all_led(&bases[0], "ryw", 6, &[1, 2, 3])
+    });
+    let mut written = 0;
+    for round in 0..12u64 {
+        let records: Vec<Value> = (round * 50..round * 50 + 50).map(record).collect();
+        let (code, body) = post_json(
+            &format!("{}/topics/ryw/records", bases[round as usize % 3]),
+            &json!({ "records": records }),
+        );
+        assert_eq!(code, 200, "{body}");
+        written += 50;
+        let reader = &bases[(round as usize + 1) % 3];
+        let (code, answer) = post_json(
+            &format!("{reader}/_sql"),
+            &json!({ "query": "SELECT COUNT(*) AS n FROM ryw" }),
+        );
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["rows"][0]["n"], written, "round {round}: {answer}");
+        assert_eq!(answer["_shards"]["failed"], 0, "{answer}");
+        assert_eq!(answer["_shards"]["total"], 6, "{answer}");
+    }
 
     // Raft port without the token: refused.
     let raft = ns[0]["raft"].as_str().unwrap();
