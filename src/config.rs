@@ -84,6 +84,20 @@ pub struct StorageConfig {
 pub struct QueryConfig {
     pub timeout_ms: u64,
     pub sql_max_rows: usize,
+    /// On a cluster, whether a query first brings its replicas up to their leaders.
+    pub read_freshness: ReadFreshness,
+}
+
+/// `query.read_freshness` (see `cluster/freshness.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFreshness {
+    /// Every replica read holds what its leader held when the query arrived, or the answer
+    /// names it in `_shards.failures`.
+    Leader,
+    /// Answer from the local replicas as they are: no call to any leader, no wait, and no
+    /// word in the answer when a replica is behind.
+    Local,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +149,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("SV_FLUSH_ROWS", "storage.flush_rows"),
     ("SV_QUERY_TIMEOUT_MS", "query.timeout_ms"),
     ("SV_SQL_MAX_ROWS", "query.sql_max_rows"),
+    ("SV_QUERY_READ_FRESHNESS", "query.read_freshness"),
     // Chronik's name first, so the SV_ one wins when both are set.
     ("CHRONIK_EMBEDDING_PROVIDER", "embedding.provider"),
     ("SV_EMBEDDING_PROVIDER", "embedding.provider"),
@@ -382,6 +397,14 @@ mod tests {
         std::fs::write(&file, "bogus_key = 1\n").unwrap();
         let err = NodeConfig::load(Some(&file), &HashMap::new(), &Default::default()).unwrap_err();
         assert!(err.to_string().contains("bogus_key"), "{err}");
+        let env = |v: &str| HashMap::from([("SV_QUERY_READ_FRESHNESS".to_string(), v.to_string())]);
+        let c = NodeConfig::load(None, &env("local"), &Default::default()).unwrap();
+        assert_eq!(c.query.read_freshness, ReadFreshness::Local);
+        let err = NodeConfig::load(None, &env("sometimes"), &Default::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("`leader` or `local`"),
+            "names the choices: {err}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::rpc::{Forwarded, forward_get};
 use crate::cluster::types::NodeId;
+use crate::config::ReadFreshness;
 use crate::node::{Node, Topic};
 
 /// How long a query waits, at most, for its replicas to catch up (and, during an election,
@@ -150,7 +151,10 @@ impl Node {
         reads: Reads,
         wait: Duration,
     ) -> Vec<StalePartition> {
-        if !self.config.cluster.is_clustered() || wanted.is_empty() {
+        if !self.config.cluster.is_clustered()
+            || wanted.is_empty()
+            || self.config.query.read_freshness == ReadFreshness::Local
+        {
             return Vec::new();
         }
         let deadline = Instant::now() + wait;
