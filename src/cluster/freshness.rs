@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::cluster::partition::Partition;
 use crate::cluster::rpc::{Forwarded, forward_get};
 use crate::cluster::types::NodeId;
 use crate::config::ReadFreshness;
@@ -46,10 +47,10 @@ pub enum Reads {
 }
 
 impl Reads {
-    fn count(self, mark: &LeaderMark) -> u64 {
+    fn pick(self, counts: Counts) -> u64 {
         match self {
-            Reads::Searchable => mark.searchable,
-            Reads::Applied => mark.applied,
+            Reads::Searchable => counts.searchable,
+            Reads::Applied => counts.applied,
         }
     }
 
@@ -61,13 +62,38 @@ impl Reads {
     }
 }
 
+/// A replica's record counts: applied, and committed to the text index.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub applied: u64,
+    pub searchable: u64,
+}
+
+impl Counts {
+    fn of(partition: &Partition) -> Counts {
+        let stats = partition.shard.stats();
+        Counts {
+            applied: stats.records,
+            searchable: stats.searchable,
+        }
+    }
+}
+
 /// A partition this node leads, with its record counts; served at `GET /internal/marks`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeaderMark {
     pub topic: String,
     pub partition: u32,
-    pub applied: u64,
-    pub searchable: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// Every partition of `topics`, as [`Node::await_fresh`] takes them.
+pub fn all_partitions(topics: &[Arc<Topic>]) -> Vec<(String, u32)> {
+    topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.id)))
+        .collect()
 }
 
 /// A partition whose answer on this node may lack records its leader has.
@@ -111,30 +137,21 @@ impl Node {
     /// out, and the caller asks again.
     pub async fn leader_marks(&self) -> Vec<LeaderMark> {
         let me = self.config.node_id;
-        let led: Vec<(Arc<Topic>, u32)> = self
-            .topics()
-            .into_iter()
-            .flat_map(|t| {
-                let ids: Vec<u32> = t
-                    .partitions
-                    .iter()
-                    .filter(|p| p.leader() == Some(me))
-                    .map(|p| p.id)
-                    .collect();
-                ids.into_iter().map(move |id| (t.clone(), id))
-            })
-            .collect();
-        let confirmed = led.iter().map(|(topic, id)| async move {
-            let p = &topic.partitions[*id as usize];
-            p.confirm_leadership(CONFIRM_TIMEOUT).await.then(|| {
-                let stats = p.shard.stats();
-                LeaderMark {
+        let topics = self.topics();
+        let led = topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .filter(|p| p.leader() == Some(me))
+                .map(move |p| (t, p))
+        });
+        let confirmed = led.map(|(topic, p)| async move {
+            p.confirm_leadership(CONFIRM_TIMEOUT)
+                .await
+                .then(|| LeaderMark {
                     topic: topic.name.clone(),
                     partition: p.id,
-                    applied: stats.records,
-                    searchable: stats.searchable,
-                }
-            })
+                    counts: Counts::of(p),
+                })
         });
         futures::future::join_all(confirmed)
             .await
@@ -174,12 +191,9 @@ impl Node {
             let mut index_behind = false;
             targets.retain(|(topic, partition), target| match target {
                 Some(t) => {
-                    let (applied, searchable) = self.local_counts(topic, *partition);
-                    let have = match reads {
-                        Reads::Searchable => searchable,
-                        Reads::Applied => applied,
-                    };
-                    index_behind |= have < *t && applied >= *t;
+                    let counts = self.local_counts(topic, *partition);
+                    let have = reads.pick(counts);
+                    index_behind |= have < *t && counts.applied >= *t;
                     have < *t
                 }
                 None => true,
@@ -235,22 +249,19 @@ impl Node {
         }
         // A partition led here is its own reference once its leadership is confirmed.
         let confirmations = led_here.iter().map(|(topic, partition)| async move {
-            let Ok(t) = self.topic(topic) else {
-                return false;
-            };
-            match t.partitions.get(*partition as usize) {
-                Some(p) => p.confirm_leadership(CONFIRM_TIMEOUT).await,
+            match self.topic_with(topic, *partition) {
+                Some(t) => {
+                    t.partitions[*partition as usize]
+                        .confirm_leadership(CONFIRM_TIMEOUT)
+                        .await
+                }
                 None => false,
             }
         });
         let confirmed = futures::future::join_all(confirmations).await;
         for ((topic, partition), ok) in led_here.into_iter().zip(confirmed) {
             if ok {
-                let (applied, searchable) = self.local_counts(&topic, partition);
-                let count = match reads {
-                    Reads::Searchable => searchable,
-                    Reads::Applied => applied,
-                };
+                let count = reads.pick(self.local_counts(&topic, partition));
                 targets.insert((topic, partition), Some(count));
             }
         }
@@ -284,7 +295,7 @@ impl Node {
                     for mark in marks {
                         if let Some(target) = targets.get_mut(&(mark.topic.clone(), mark.partition))
                         {
-                            target.get_or_insert(reads.count(&mark));
+                            target.get_or_insert(reads.pick(mark.counts));
                         }
                     }
                 }
@@ -295,21 +306,21 @@ impl Node {
         }
     }
 
-    fn partition_leader(&self, topic: &str, partition: u32) -> Option<NodeId> {
+    /// The open topic `topic` if it has `partition`.
+    fn topic_with(&self, topic: &str, partition: u32) -> Option<Arc<Topic>> {
         let topic = self.topic(topic).ok()?;
-        topic.partitions.get(partition as usize)?.leader()
+        ((partition as usize) < topic.partitions.len()).then_some(topic)
     }
 
-    /// This node's applied and searchable record counts of a partition.
-    fn local_counts(&self, topic: &str, partition: u32) -> (u64, u64) {
-        self.topic(topic)
-            .ok()
-            .and_then(|t| {
-                t.partitions
-                    .get(partition as usize)
-                    .map(|p| p.shard.stats())
-            })
-            .map_or((0, 0), |s| (s.records, s.searchable))
+    fn partition_leader(&self, topic: &str, partition: u32) -> Option<NodeId> {
+        self.topic_with(topic, partition)?.partitions[partition as usize].leader()
+    }
+
+    /// This node's counts of a partition (zero when it is not open here).
+    fn local_counts(&self, topic: &str, partition: u32) -> Counts {
+        self.topic_with(topic, partition)
+            .map(|t| Counts::of(&t.partitions[partition as usize]))
+            .unwrap_or_default()
     }
 
     fn stale_reason(
@@ -323,11 +334,7 @@ impl Node {
     ) -> String {
         let waited = wait.as_secs_f64();
         let node = self.config.node_id;
-        let (applied, searchable) = self.local_counts(topic, partition);
-        let have = match reads {
-            Reads::Searchable => searchable,
-            Reads::Applied => applied,
-        };
+        let have = reads.pick(self.local_counts(topic, partition));
         match (target, self.partition_leader(topic, partition)) {
             (Some(target), _) => format!(
                 "node {node}'s replica of {topic}/{partition} has {have} {} records, its leader {target}; still behind after {waited} s, so this answer may miss {} records",

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, shards_json};
+use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, all_partitions, shards_json};
 use crate::dataset::derive_severity;
 use crate::error::{Error, Result};
 use crate::node::Topic;
@@ -126,13 +126,9 @@ async fn run(
         ));
     }
     let topics = resolve_topics(&state, index.as_deref())?;
-    let wanted: Vec<(String, u32)> = topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.id)))
-        .collect();
     let stale = state
         .node
-        .await_fresh(&wanted, Reads::Searchable, FRESHNESS_WAIT)
+        .await_fresh(&all_partitions(&topics), Reads::Searchable, FRESHNESS_WAIT)
         .await;
     let result = tokio::task::spawn_blocking(move || search_topics(&topics, &request, from, size))
         .await

@@ -21,7 +21,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, shards_json};
+use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, all_partitions, shards_json};
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::shard::columnar::table_schema;
@@ -94,12 +94,9 @@ impl SqlEngine {
         // The topics whose table names the statement mentions (a superset of those it reads:
         // a name inside a string literal counts too) must be as fresh as their leaders.
         let statement = request.query.to_ascii_lowercase();
-        let wanted: Vec<(String, u32)> = node
-            .topics()
-            .iter()
-            .filter(|t| statement.contains(&sql_table_name(&t.name).to_ascii_lowercase()))
-            .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.id)))
-            .collect();
+        let mut named = node.topics();
+        named.retain(|t| statement.contains(&sql_table_name(&t.name).to_ascii_lowercase()));
+        let wanted = all_partitions(&named);
         let fresh_wait = request
             .fresh_wait
             .unwrap_or(FRESHNESS_WAIT)
