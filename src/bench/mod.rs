@@ -130,16 +130,23 @@ pub async fn get(client: &reqwest::Client, url: &str) -> Result<String> {
         .map_err(Error::internal)
 }
 
-/// Sum of every sample of a Prometheus counter or gauge named `name` (any labels).
+/// Sum of every sample of a Prometheus counter or gauge named `name` (any labels), 0 when
+/// there is none.
 pub fn metric_sum(exposition: &str, name: &str) -> f64 {
-    exposition
+    metric_samples_sum(exposition, name).unwrap_or(0.0)
+}
+
+/// Like [`metric_sum`], but `None` when the exposition has no sample of `name` at all.
+pub fn metric_samples_sum(exposition: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = exposition
         .lines()
         .filter(|l| {
             l.strip_prefix(name)
                 .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// Polls `/_vector/{topic}/stats` until every record is embedded, printing progress.

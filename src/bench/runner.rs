@@ -475,14 +475,7 @@ async fn panics(client: &reqwest::Client, targets: &[String]) -> Option<Measurem
         let text = super::get(client, &format!("{target}/metrics"))
             .await
             .ok()?;
-        let present = text.lines().any(|l| {
-            l.strip_prefix(PANICS_METRIC)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        });
-        if !present {
-            return None;
-        }
-        total += super::metric_sum(&text, PANICS_METRIC);
+        total += super::metric_samples_sum(&text, PANICS_METRIC)?;
     }
     Some(Measurement {
         name: "panics".into(),
