@@ -12,7 +12,7 @@ use super::plan::{DatasetSpec, ExtraTopic, Scale};
 use super::record::DatasetRecord;
 use crate::dataset::LogFormat;
 use crate::error::{Error, Result};
-use crate::ingest::loader::{LoadOptions, load};
+use crate::ingest::loader::{LoadOptions, load, wait_visible};
 
 pub struct DatasetPlan<'a> {
     pub spec: &'a DatasetSpec,
@@ -123,7 +123,9 @@ pub async fn load_dataset(
         // The load waited on the node it wrote to; a follower may still be applying. The
         // tasks compare nodes, so every one must hold and index all records first.
         let started = Instant::now();
-        wait_searchable_everywhere(&client, targets, topic, summary.accepted).await?;
+        for target in targets {
+            wait_visible(&client, target, topic, summary.accepted).await?;
+        }
         println!(
             "  searchable on all {} nodes {:.1} s later",
             targets.len(),
@@ -146,34 +148,6 @@ pub async fn load_dataset(
         );
     }
     Ok(record)
-}
-
-async fn wait_searchable_everywhere(
-    client: &reqwest::Client,
-    targets: &[String],
-    topic: &str,
-    expected: u64,
-) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    for target in targets {
-        loop {
-            let stats: serde_json::Value = serde_json::from_str(
-                &super::get(client, &format!("{target}/topics/{topic}")).await?,
-            )
-            .unwrap_or_default();
-            let searchable = stats["searchable"].as_u64().unwrap_or(0);
-            if searchable >= expected {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(Error::Timeout(format!(
-                    "{target} has {searchable} of {expected} records of {topic} searchable after 300 s"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    Ok(())
 }
 
 /// The extra topic of multi-topic queries: a fraction of the main dataset's lines.

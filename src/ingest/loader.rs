@@ -283,7 +283,7 @@ pub async fn load(options: &LoadOptions) -> Result<LoadSummary> {
         Err(_) => return Err(Error::internal("reader thread panicked")),
     }
     let visible_after = if options.wait_visible {
-        wait_visible(&client, &base, &options.topic).await?;
+        wait_visible(&client, &base, &options.topic, 0).await?;
         Some(started.elapsed())
     } else {
         None
@@ -379,8 +379,15 @@ async fn send_batch(client: &reqwest::Client, url: &str, batch: &[LogRecord]) ->
     }
 }
 
-/// Polls the topic until its index lag is zero (everything accepted is searchable).
-async fn wait_visible(client: &reqwest::Client, base: &str, topic: &str) -> Result<()> {
+/// Polls the topic on the node at `base` until its index lag is zero (everything it applied
+/// is searchable) and at least `records` are searchable there (a follower may not have
+/// applied everything yet).
+pub async fn wait_visible(
+    client: &reqwest::Client,
+    base: &str,
+    topic: &str,
+    records: u64,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let response = client
@@ -389,12 +396,13 @@ async fn wait_visible(client: &reqwest::Client, base: &str, topic: &str) -> Resu
             .await
             .map_err(|e| Error::Unavailable(format!("cannot reach node at {base}: {e}")))?;
         let stats: Value = response.json().await.map_err(Error::internal)?;
-        if stats.get("index_lag").and_then(Value::as_u64) == Some(0) {
+        let searchable = stats.get("searchable").and_then(Value::as_u64).unwrap_or(0);
+        if stats.get("index_lag").and_then(Value::as_u64) == Some(0) && searchable >= records {
             return Ok(());
         }
         if Instant::now() > deadline {
             return Err(Error::Timeout(format!(
-                "topic {topic} still has index lag after 300 s: {stats}"
+                "topic {topic} on {base} is not all searchable after 300 s: {stats}"
             )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
