@@ -79,7 +79,8 @@ impl Counts {
     }
 }
 
-/// A partition this node leads, with its record counts; served at `GET /internal/marks`.
+/// A partition this node leads, with its record counts; served at
+/// `GET /internal/marks?partitions=topic/0,…`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeaderMark {
     pub topic: String,
@@ -130,20 +131,23 @@ pub fn shards_json(total: usize, stale: &[StalePartition]) -> Value {
 }
 
 impl Node {
-    /// Counts of every partition this node leads, each confirmed by a read index: the
+    /// Counts of the `wanted` partitions this node leads, each confirmed by a read index: the
     /// leadership is checked with a majority (a leader cut off from it still believes it
     /// leads) and every entry committed before the call is applied (a new leader may not
     /// have applied its predecessor's last entries yet). Partitions not confirmed are left
     /// out, and the caller asks again.
-    pub async fn leader_marks(&self) -> Vec<LeaderMark> {
+    pub async fn leader_marks(&self, wanted: &[(String, u32)]) -> Vec<LeaderMark> {
         let me = self.config.node_id;
-        let topics = self.topics();
-        let led = topics.iter().flat_map(|t| {
-            t.partitions
-                .iter()
-                .filter(|p| p.leader() == Some(me))
-                .map(move |p| (t, p))
-        });
+        let open: Vec<(Arc<Topic>, u32)> = wanted
+            .iter()
+            .filter_map(|(topic, partition)| {
+                Some((self.topic_with(topic, *partition)?, *partition))
+            })
+            .collect();
+        let led = open
+            .iter()
+            .map(|(t, partition)| (t, &t.partitions[*partition as usize]))
+            .filter(|(_, p)| p.leader() == Some(me));
         let confirmed = led.map(|(topic, p)| async move {
             p.confirm_leadership(CONFIRM_TIMEOUT)
                 .await
@@ -265,20 +269,18 @@ impl Node {
                 targets.insert((topic, partition), Some(count));
             }
         }
-        let calls = by_leader.keys().map(|&leader| async move {
+        let calls = by_leader.iter().map(|(&leader, asked)| async move {
             let Some(addr) = self.peers.address(leader) else {
                 return (
                     leader,
                     Err(format!("leader {leader} is not a configured member")),
                 );
             };
-            let answer = forward_get::<Vec<LeaderMark>>(
-                &self.peers,
-                addr,
-                "/internal/marks",
-                MARKS_CALL_TIMEOUT,
-            )
-            .await;
+            // Only these partitions, so the leader confirms only what this query reads.
+            let list: Vec<String> = asked.iter().map(|(t, p)| format!("{t}/{p}")).collect();
+            let path = format!("/internal/marks?partitions={}", list.join(","));
+            let answer =
+                forward_get::<Vec<LeaderMark>>(&self.peers, addr, &path, MARKS_CALL_TIMEOUT).await;
             let marks = match answer {
                 Ok(Forwarded::Done(marks)) => Ok(marks),
                 Ok(Forwarded::NotSent(e)) => Err(e),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -157,9 +157,23 @@ async fn status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
     Json(node.raft_status())
 }
 
-/// What this node's led partitions hold, for a peer's read freshness check.
-async fn marks(State(node): State<Arc<Node>>) -> Json<Vec<crate::cluster::freshness::LeaderMark>> {
-    Json(node.leader_marks().await)
+/// What the asked partitions hold, of those this node leads, for a peer's read freshness
+/// check: `?partitions=topic/0,topic/3` (topic names never hold `,` or `/`).
+async fn marks(
+    State(node): State<Arc<Node>>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Vec<crate::cluster::freshness::LeaderMark>>> {
+    let list = params.get("partitions").map_or("", String::as_str);
+    let mut wanted = Vec::new();
+    for item in list.split(',').filter(|i| !i.is_empty()) {
+        let parsed = item
+            .rsplit_once('/')
+            .and_then(|(topic, p)| Some((topic.to_string(), p.parse::<u32>().ok()?)));
+        wanted.push(parsed.ok_or_else(|| {
+            Error::bad_request(format!("partitions: {item:?} is not topic/partition"))
+        })?);
+    }
+    Ok(Json(node.leader_marks(&wanted).await))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
