@@ -371,9 +371,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The router state exists before the node finishes opening: the raft port serves the
+    // query parts peers send (which run on the router's engines) as soon as it listens.
+    let mut state_slot = None;
     let node = Node::start_with(config, |node| {
-        if let Some(listener) = raft_listener {
-            let internal = crate::cluster::rpc::app(node.clone());
+        let state = AppState::new(node.clone());
+        if let (Some(listener), Ok(state)) = (raft_listener, &state) {
+            let reads = crate::router::remote::internal_routes(state.clone());
+            let internal = crate::cluster::rpc::app(node.clone(), reads);
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
                 let stopped = async move {
@@ -387,9 +392,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 }
             });
         }
+        state_slot = Some(state);
     })
     .await?;
-    let state = AppState::new(node.clone())?;
+    let state = state_slot.ok_or_else(|| Error::internal("node started without a router"))??;
     tracing::info!(%addr, data_dir = %node.config.data_dir.display(), "sv-appliance node serving");
     eprintln!("sv-appliance: API on http://{addr}");
     if node.config.cluster.is_clustered() {

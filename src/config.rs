@@ -299,11 +299,9 @@ impl NodeConfig {
         if c.token.len() < 16 {
             return bad("cluster.token must be at least 16 characters (the same on every member; `sv-appliance up` generates one)".into());
         }
-        if c.replication_factor != c.members.len() {
-            // Every node holds every partition, so any node answers every query from its own
-            // replicas. Fewer replicas need queries fanned out to the owners, not built yet.
+        if !(1..=c.members.len()).contains(&c.replication_factor) {
             return bad(format!(
-                "cluster.replication_factor must equal the number of members ({}) in this version, got {}: placing partitions on a subset of nodes needs cross-node query fan-out, which is not built yet",
+                "cluster.replication_factor must be between 1 and the number of members ({}), got {}",
                 c.members.len(),
                 c.replication_factor
             ));
@@ -424,8 +422,12 @@ mod tests {
         assert!(err.to_string().contains("does not list this node"), "{err}");
         let err = load(&good.replace("0123456789abcdef", "short")).unwrap_err();
         assert!(err.to_string().contains("cluster.token"), "{err}");
-        let err = load(&format!("{good}replication_factor = 1\n")).unwrap_err();
+        let err = load(&format!("{good}replication_factor = 0\n")).unwrap_err();
         assert!(err.to_string().contains("replication_factor"), "{err}");
+        let err = load(&format!("{good}replication_factor = 4\n")).unwrap_err();
+        assert!(err.to_string().contains("between 1 and"), "{err}");
+        let one = load(&format!("{good}replication_factor = 1\n")).unwrap();
+        assert_eq!(one.cluster.replication_factor, 1);
         let err = load(&good.replace("id = 3", "id = 2")).unwrap_err();
         assert!(err.to_string().contains("distinct"), "{err}");
         // A numeric-looking token from the environment stays text.

@@ -24,17 +24,52 @@ use crate::shard::vector::{IndexIdentity, VectorIndex};
 /// short so text-index commits are not held up.
 pub(crate) const RECORDS_PER_ENTRY: usize = 8192;
 
-/// A topic opened on this node.
+/// A topic opened on this node. With a replication factor below the member count a node
+/// holds only some partitions; the others are read from their replicas on peers.
 pub struct Topic {
     pub name: String,
+    /// Partitions of the topic over the whole cluster.
+    pub partition_count: u32,
+    /// Replica node ids per partition, preferred leader first (empty on a single node).
+    pub replicas: Vec<Vec<NodeId>>,
+    /// The partitions this node holds a replica of, by ascending id.
     pub partitions: Vec<Partition>,
-    /// One per partition when the topic is embedded, else empty.
+    /// One per local partition (same order) when the topic is embedded, else empty.
     pub vectors: Vec<Arc<VectorIndex>>,
+    /// Whether records are embedded (true even when this node holds no partition).
+    pub embedded: bool,
 }
 
 impl Topic {
     pub fn vector_enabled(&self) -> bool {
-        !self.vectors.is_empty()
+        self.embedded
+    }
+
+    /// This node's replica of partition `id`, if it holds one.
+    pub fn local(&self, id: u32) -> Option<&Partition> {
+        self.position(id).map(|i| &self.partitions[i])
+    }
+
+    /// This node's vector index of partition `id`, if it holds one and the topic is embedded.
+    pub fn local_vectors(&self, id: u32) -> Option<&Arc<VectorIndex>> {
+        self.position(id).and_then(|i| self.vectors.get(i))
+    }
+
+    fn position(&self, id: u32) -> Option<usize> {
+        self.partitions.binary_search_by_key(&id, |p| p.id).ok()
+    }
+
+    /// Whether every partition has a replica here (always true on a single node).
+    pub fn holds_all(&self) -> bool {
+        self.partitions.len() == self.partition_count as usize
+    }
+
+    /// Replica node ids of partition `id` (this node alone on a single node).
+    pub fn replicas_of(&self, id: u32, me: NodeId) -> Vec<NodeId> {
+        self.replicas
+            .get(id as usize)
+            .cloned()
+            .unwrap_or_else(|| vec![me])
     }
 }
 
@@ -84,6 +119,8 @@ pub struct Node {
     /// Wakes the checkpoint task before its interval: a read waiting for this node's text
     /// index to catch up with a leader's asks for the commit instead of waiting up to 1 s.
     pub(crate) checkpoint_now: Arc<tokio::sync::Notify>,
+    /// Reads in flight to each peer, for replica choice.
+    pub(crate) peer_load: crate::router::fanout::PeerLoad,
 }
 
 impl Node {
@@ -126,6 +163,7 @@ impl Node {
             query_cache,
             indexers: parking_lot::Mutex::new(Vec::new()),
             checkpoint_now: Arc::new(tokio::sync::Notify::new()),
+            peer_load: Default::default(),
         });
         on_created(&node);
         for topic in node.meta.topics() {
@@ -219,10 +257,7 @@ impl Node {
                 None => all_voters.clone(),
             };
             if !replicas.contains_key(&self.config.node_id) {
-                return Err(Error::Internal(format!(
-                    "topic {:?} partition {id} is not placed on node {}; this version keeps every partition on every member",
-                    meta.name, self.config.node_id
-                )));
+                continue;
             }
             let group = partition_group(&meta.name, id);
             let placement = PartitionPlacement {
@@ -269,8 +304,11 @@ impl Node {
         }
         let topic = Arc::new(Topic {
             name: meta.name.clone(),
+            partition_count: meta.partitions,
+            replicas: meta.replicas.clone(),
             partitions,
             vectors,
+            embedded: embedded && self.embedder.is_some(),
         });
         self.topics.write().insert(meta.name.clone(), topic.clone());
         Ok(topic)

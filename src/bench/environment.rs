@@ -109,14 +109,21 @@ impl Environment {
                 ));
             }
             let dir = work.join("cluster");
-            let env: BTreeMap<String, String> = env.into_iter().collect();
+            let mut env: BTreeMap<String, String> = env.into_iter().collect();
             let n = spec.nodes;
+            let rf = spec.replication_factor.unwrap_or(n);
+            if !(1..=n).contains(&rf) {
+                return Err(Error::Config(format!(
+                    "environment.replication_factor must be between 1 and nodes ({n}), got {rf}"
+                )));
+            }
+            env.insert("SV_REPLICATION_FACTOR".into(), rf.to_string());
             let partitions = spec.partitions;
             let cluster = tokio::task::block_in_place(|| {
                 LocalCluster::up_with_env(&dir, n, partitions, env)
             })?;
             notes.push(format!(
-                "{n} node processes on this machine (RF = {n}), {partitions} partitions; they share its {} cores",
+                "{n} node processes on this machine (RF = {rf}), {partitions} partitions; they share its {} cores",
                 std::thread::available_parallelism().map_or(1, |c| c.get())
             ));
             // Owned by the environment before the wait, so a failed start or a Ctrl-C while
@@ -146,6 +153,7 @@ impl Environment {
                     && own.embedding == spec.embedding
                     && own.provider_latency_ms == spec.provider_latency_ms
                     && own.dimensions == spec.dimensions
+                    && own.replication_factor == spec.replication_factor
             }
         }
     }

@@ -111,6 +111,10 @@ pub struct EnvironmentSpec {
     pub provider_latency_ms: u64,
     #[serde(default)]
     pub dimensions: Option<usize>,
+    /// Replicas per partition on a cluster (default: every node). Below the node count,
+    /// queries fan out to the nodes holding the other partitions.
+    #[serde(default)]
+    pub replication_factor: Option<usize>,
 }
 
 fn default_partitions() -> u32 {

@@ -21,6 +21,10 @@ pub enum ClusterCommand {
         /// Default partitions per topic.
         #[arg(long, default_value_t = 6)]
         partitions: u32,
+        /// Replicas per partition (default: every node). Below the node count each node holds
+        /// some partitions and queries fan out to the others.
+        #[arg(long, value_name = "N")]
+        replication_factor: Option<usize>,
         /// Seconds to wait for leaders.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
@@ -62,10 +66,20 @@ pub async fn run(command: ClusterCommand) -> Result<()> {
             local,
             dir,
             partitions,
+            replication_factor,
             timeout,
         } => {
             let started = Instant::now();
-            let cluster = LocalCluster::up(&dir, local, partitions)?;
+            let mut env = std::collections::BTreeMap::new();
+            if let Some(rf) = replication_factor {
+                if !(1..=local).contains(&rf) {
+                    return Err(Error::bad_request(format!(
+                        "--replication-factor must be between 1 and --local ({local}), got {rf}"
+                    )));
+                }
+                env.insert("SV_REPLICATION_FACTOR".to_string(), rf.to_string());
+            }
+            let cluster = LocalCluster::up_with_env(&dir, local, partitions, env)?;
             let status = cluster.wait_formed(Duration::from_secs(timeout)).await?;
             println!(
                 "local cluster of {local} formed in {:.2} s (data and logs in {})",

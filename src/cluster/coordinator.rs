@@ -8,14 +8,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cluster::network::PeerClient;
-use crate::cluster::partition::Partition;
 use crate::cluster::rpc::{Forwarded, ForwardedWrite, forward, forward_get};
 use crate::cluster::types::{
     Appended, MetaCommand, MetaRaft, MetaResponse, NodeId, PartitionRaft, WriteOutcome,
 };
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
-use crate::node::{Node, PartitionWrite, RECORDS_PER_ENTRY, partition_for_key};
+use crate::node::{Node, PartitionWrite, RECORDS_PER_ENTRY, Topic, partition_for_key};
 use crate::record::LogRecord;
 
 /// How long a write or metadata command waits for a leader (an election takes about a second).
@@ -97,17 +96,16 @@ impl Node {
     pub fn partition_raft(&self, group: &str) -> Result<PartitionRaft> {
         let (topic, partition) = group
             .rsplit_once('/')
-            .and_then(|(t, p)| Some((t, p.parse::<usize>().ok()?)))
+            .and_then(|(t, p)| Some((t, p.parse::<u32>().ok()?)))
             .ok_or_else(|| Error::bad_request(format!("bad raft group {group:?}")))?;
         let topic = self.topic(topic).map_err(|_| {
             // Raft messages for a topic this node has not opened yet: the sender retries.
             Error::Unavailable(format!("group {group}: topic not open here yet"))
         })?;
         topic
-            .partitions
-            .get(partition)
+            .local(partition)
             .map(|p| p.raft.clone())
-            .ok_or_else(|| Error::NotFound(format!("group {group} does not exist")))
+            .ok_or_else(|| Error::NotFound(format!("group {group} does not exist here")))
     }
 
     fn raft_addr(&self, id: NodeId) -> Result<String> {
@@ -165,20 +163,20 @@ impl Node {
     /// majority of its replicas and applied.
     pub async fn write(&self, topic: &str, records: Vec<LogRecord>) -> Result<Vec<PartitionWrite>> {
         let topic = self.topic(topic)?;
-        let n = topic.partitions.len() as u32;
+        let n = topic.partition_count;
         let mut by_partition: Vec<Vec<LogRecord>> = vec![Vec::new(); n as usize];
         for record in records {
             by_partition[partition_for_key(&record.host, n) as usize].push(record);
         }
         let mut writes = Vec::new();
-        for (partition, mut records) in topic.partitions.iter().zip(by_partition) {
+        for (partition, mut records) in (0..n).zip(by_partition) {
             while !records.is_empty() {
                 let rest = records.split_off(records.len().min(RECORDS_PER_ENTRY));
                 let chunk = Arc::new(std::mem::replace(&mut records, rest));
-                let name = topic.name.as_str();
+                let topic = &topic;
                 writes.push(async move {
-                    let result = self.write_partition(name, partition, chunk).await;
-                    (partition.id, result)
+                    let result = self.write_partition(topic, partition, chunk).await;
+                    (partition, result)
                 });
             }
         }
@@ -210,22 +208,30 @@ impl Node {
 
     /// One batch to one partition's leader. Retries only where the batch cannot have been
     /// appended (no leader, a refused connection, a leader hint), never after a lost answer.
+    /// A partition with a replica here learns its leader from the local raft; one without
+    /// starts at its preferred leader and follows the hints of the replicas it asks.
     async fn write_partition(
         &self,
-        topic: &str,
-        local: &Partition,
+        topic: &Topic,
+        partition: u32,
         records: Arc<Vec<LogRecord>>,
     ) -> Result<Appended> {
-        let partition = local.id;
+        let local = topic.local(partition);
+        let replicas = topic.replicas_of(partition, self.config.node_id);
         let deadline = Instant::now() + LEADER_WAIT;
         let mut last_problem = String::from("no leader elected yet");
+        let mut hint: Option<NodeId> = None;
+        let mut attempt = 0usize;
         loop {
-            let leader = local.leader();
-            let outcome = match leader {
-                Some(l) if l == self.config.node_id => local.write(records.clone()).await?,
-                Some(l) => {
+            let leader = match local {
+                Some(p) => p.leader(),
+                None => hint.or_else(|| replicas.get(attempt % replicas.len().max(1)).copied()),
+            };
+            let outcome = match (leader, local) {
+                (Some(l), Some(p)) if l == self.config.node_id => p.write(records.clone()).await?,
+                (Some(l), _) => {
                     let body = ForwardedWrite {
-                        topic: topic.to_string(),
+                        topic: topic.name.clone(),
                         partition,
                         records: records.clone(),
                     };
@@ -246,14 +252,21 @@ impl Node {
                         }
                     }
                 }
-                None => WriteOutcome::NotLeader(None),
+                (None, _) => WriteOutcome::NotLeader(None),
             };
-            if let WriteOutcome::Applied(appended) = outcome {
-                return Ok(appended);
+            match outcome {
+                WriteOutcome::Applied(appended) => return Ok(appended),
+                // A replica that knows another leader: ask it next (not the one just asked).
+                WriteOutcome::NotLeader(Some(l)) if Some(l) != leader => hint = Some(l),
+                WriteOutcome::NotLeader(_) => {
+                    hint = None;
+                    attempt += 1;
+                }
             }
             if Instant::now() > deadline {
                 return Err(Error::Unavailable(format!(
-                    "partition {partition} of {topic:?} has no reachable leader after {LEADER_WAIT:?} ({last_problem}); nothing was written to it"
+                    "partition {partition} of {:?} has no reachable leader after {LEADER_WAIT:?} ({last_problem}); nothing was written to it",
+                    topic.name
                 )));
             }
             // The local raft learns of a new leader within a heartbeat or an election.
@@ -275,8 +288,10 @@ impl Node {
                     .collect::<serde_json::Map<_, _>>()
                     .into()
             });
+            let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
             json!({
                 "group": name,
+                "voters": voters,
                 "state": format!("{:?}", m.state),
                 "leader": m.current_leader,
                 "term": m.current_term,

@@ -97,27 +97,52 @@ pub fn all_partitions(topics: &[Arc<Topic>]) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// A partition whose answer on this node may lack records its leader has.
-#[derive(Debug, Clone, Serialize)]
-pub struct StalePartition {
+/// A partition missing from an answer, or whose part of it may lack records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionFailure {
     pub topic: String,
     pub partition: u32,
+    #[serde(default)]
+    pub kind: FailureKind,
     pub reason: String,
 }
 
-impl StalePartition {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Answered by a replica behind its leader: its hits are real, maybe not all.
+    #[default]
+    StaleReplica,
+    /// No replica answered: none of the partition's records are in the answer.
+    Unavailable,
+}
+
+impl PartitionFailure {
+    pub fn unavailable(topic: &str, partition: u32, reason: impl Into<String>) -> Self {
+        Self {
+            topic: topic.to_string(),
+            partition,
+            kind: FailureKind::Unavailable,
+            reason: reason.into(),
+        }
+    }
+
     /// As an Elasticsearch shard failure (`_shards.failures[]`).
     pub fn to_failure(&self) -> Value {
+        let kind = match self.kind {
+            FailureKind::StaleReplica => "stale_replica",
+            FailureKind::Unavailable => "unavailable_shards_exception",
+        };
         json!({
             "index": self.topic,
             "shard": self.partition,
-            "reason": { "type": "stale_replica", "reason": self.reason },
+            "reason": { "type": kind, "reason": self.reason },
         })
     }
 }
 
 /// The `_shards` object of an answer over `total` partitions.
-pub fn shards_json(total: usize, stale: &[StalePartition]) -> Value {
+pub fn shards_json(total: usize, stale: &[PartitionFailure]) -> Value {
     let mut shards = json!({
         "total": total,
         "successful": total - stale.len().min(total),
@@ -125,7 +150,7 @@ pub fn shards_json(total: usize, stale: &[StalePartition]) -> Value {
         "failed": stale.len(),
     });
     if !stale.is_empty() {
-        shards["failures"] = stale.iter().map(StalePartition::to_failure).collect();
+        shards["failures"] = stale.iter().map(PartitionFailure::to_failure).collect();
     }
     shards
 }
@@ -146,7 +171,7 @@ impl Node {
             .collect();
         let led = open
             .iter()
-            .map(|(t, partition)| (t, &t.partitions[*partition as usize]))
+            .filter_map(|(t, partition)| Some((t, t.local(*partition)?)))
             .filter(|(_, p)| p.leader() == Some(me));
         let confirmed = led.map(|(topic, p)| async move {
             p.confirm_leadership(CONFIRM_TIMEOUT)
@@ -171,7 +196,7 @@ impl Node {
         wanted: &[(String, u32)],
         reads: Reads,
         wait: Duration,
-    ) -> Vec<StalePartition> {
+    ) -> Vec<PartitionFailure> {
         if !self.config.cluster.is_clustered()
             || wanted.is_empty()
             || self.config.query.read_freshness == ReadFreshness::Local
@@ -215,9 +240,10 @@ impl Node {
                     .map(|((topic, partition), target)| {
                         let reason =
                             self.stale_reason(&topic, partition, target, reads, wait, &unreachable);
-                        StalePartition {
+                        PartitionFailure {
                             topic,
                             partition,
+                            kind: FailureKind::StaleReplica,
                             reason,
                         }
                     })
@@ -254,11 +280,10 @@ impl Node {
         // A partition led here is its own reference once its leadership is confirmed.
         let confirmations = led_here.iter().map(|(topic, partition)| async move {
             match self.topic_with(topic, *partition) {
-                Some(t) => {
-                    t.partitions[*partition as usize]
-                        .confirm_leadership(CONFIRM_TIMEOUT)
-                        .await
-                }
+                Some(t) => match t.local(*partition) {
+                    Some(p) => p.confirm_leadership(CONFIRM_TIMEOUT).await,
+                    None => false,
+                },
                 None => false,
             }
         });
@@ -308,20 +333,22 @@ impl Node {
         }
     }
 
-    /// The open topic `topic` if it has `partition`.
+    /// The open topic `topic` if this node holds a replica of `partition`.
     fn topic_with(&self, topic: &str, partition: u32) -> Option<Arc<Topic>> {
         let topic = self.topic(topic).ok()?;
-        ((partition as usize) < topic.partitions.len()).then_some(topic)
+        topic.local(partition).is_some().then_some(topic)
     }
 
     fn partition_leader(&self, topic: &str, partition: u32) -> Option<NodeId> {
-        self.topic_with(topic, partition)?.partitions[partition as usize].leader()
+        self.topic_with(topic, partition)?
+            .local(partition)?
+            .leader()
     }
 
     /// This node's counts of a partition (zero when it is not open here).
     fn local_counts(&self, topic: &str, partition: u32) -> Counts {
         self.topic_with(topic, partition)
-            .map(|t| Counts::of(&t.partitions[partition as usize]))
+            .and_then(|t| t.local(partition).map(Counts::of))
             .unwrap_or_default()
     }
 

@@ -359,8 +359,9 @@ impl LocalCluster {
     }
 }
 
-/// Every node in `running` reachable and ready, every group led by one of them, and each
-/// of them holding every group within a few entries of its leader.
+/// Every node in `running` reachable and ready, every group led by one of them, and each of
+/// them that is a voter of a group (every member when RF = members) holding it within a few
+/// entries of its leader.
 pub fn is_formed(status: &Value, running: &[u64]) -> bool {
     let members_ok = status["members"].as_array().is_some_and(|ms| {
         ms.iter()
@@ -372,8 +373,13 @@ pub fn is_formed(status: &Value, running: &[u64]) -> bool {
     let groups_ok = status["groups"].as_array().is_some_and(|gs| {
         gs.iter().all(|g| {
             let replicas = g["replicas"].as_array().cloned().unwrap_or_default();
+            let voter = |id: &u64| {
+                g["voters"]
+                    .as_array()
+                    .is_none_or(|vs| vs.iter().any(|v| v.as_u64() == Some(*id)))
+            };
             g["leader"].as_u64().is_some_and(|l| running.contains(&l))
-                && running.iter().all(|id| {
+                && running.iter().filter(|id| voter(id)).all(|id| {
                     replicas.iter().any(|r| {
                         r["node"].as_u64() == Some(*id)
                             && r["lag"]

@@ -37,7 +37,10 @@ pub struct ForwardedWrite {
     pub records: Arc<Vec<LogRecord>>,
 }
 
-pub fn app(node: Arc<Node>) -> Router {
+/// The raft port's routes, plus `reads`: the query parts a coordinator sends to the owners of
+/// partitions it does not hold (served by the router, which owns query execution). Every
+/// route is behind the token check.
+pub fn app(node: Arc<Node>, reads: Router) -> Router {
     Router::new()
         .route("/raft/append/{*group}", post(append))
         .route("/raft/vote/{*group}", post(vote))
@@ -46,9 +49,10 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/internal/meta", post(meta))
         .route("/internal/status", get(status))
         .route("/internal/marks", get(marks))
+        .with_state(node.clone())
+        .merge(reads)
         .layer(DefaultBodyLimit::max(MAX_RAFT_BODY))
-        .layer(middleware::from_fn_with_state(node.clone(), require_token))
-        .with_state(node)
+        .layer(middleware::from_fn_with_state(node, require_token))
 }
 
 /// Rejects requests without the cluster token, so a stray client on the network cannot send
@@ -135,12 +139,17 @@ async fn write(
         }
         Err(e) => return Err(e),
     };
-    let partition = topic.partitions.get(w.partition as usize).ok_or_else(|| {
-        Error::NotFound(format!(
+    if w.partition >= topic.partition_count {
+        return Err(Error::NotFound(format!(
             "topic {:?} has no partition {}",
             w.topic, w.partition
-        ))
-    })?;
+        )));
+    }
+    // No replica here (the sender's leader guess was wrong): nothing was appended, so the
+    // sender tries another replica.
+    let Some(partition) = topic.local(w.partition) else {
+        return Ok(Json(WriteOutcome::NotLeader(None)));
+    };
     // Only a local attempt: the sender follows the leader hint, so requests never bounce.
     let outcome = partition.write(w.records).await?;
     Ok(Json(outcome))

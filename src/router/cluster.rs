@@ -113,7 +113,14 @@ fn group_rows(views: &[(u64, Value)]) -> Vec<Value> {
                     })
                 })
                 .collect();
-            json!({ "group": name, "leader": leader, "replicas": rows })
+            // The group's voters as its replicas record them (every member when RF = members).
+            let voters = replicas
+                .iter()
+                .map(|(_, g)| &g["voters"])
+                .find(|v| v.is_array())
+                .cloned()
+                .unwrap_or(Value::Null);
+            json!({ "group": name, "leader": leader, "voters": voters, "replicas": rows })
         })
         .collect()
 }

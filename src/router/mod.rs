@@ -3,12 +3,17 @@
 
 pub mod cluster;
 pub mod es_query;
+pub mod fanout;
+pub mod gather;
 pub mod health;
 pub mod node_telemetry;
 pub mod query;
+pub mod remote;
 pub mod retrieve;
+pub mod rrf;
 pub mod search;
 pub mod sql;
+pub mod sql_remote;
 pub mod topics;
 pub mod vector;
 

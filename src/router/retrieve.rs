@@ -15,7 +15,7 @@ use crate::router::es_query::QueryTranslator;
 use crate::shard::vector::filter::VectorFilter;
 
 /// One record found by a backend, with that backend's score (BM25 or cosine similarity).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub partition: u32,
     pub offset: u64,
@@ -35,11 +35,11 @@ pub fn sort_candidates(hits: &mut [Candidate]) {
 /// Characters of a record's text shown in results.
 pub const PREVIEW_CHARS: usize = 300;
 
-/// The partitions of `topic` to search: all, or the listed ones (each must exist).
-pub fn select_partitions(topic: &Topic, wanted: Option<&[u32]>) -> Result<Vec<usize>> {
-    let count = topic.partitions.len() as u32;
+/// The partitions of `topic` to search, by id: all, or the listed ones (each must exist).
+pub fn select_partitions(topic: &Topic, wanted: Option<&[u32]>) -> Result<Vec<u32>> {
+    let count = topic.partition_count;
     match wanted {
-        None => Ok((0..count as usize).collect()),
+        None => Ok((0..count).collect()),
         Some(list) => {
             if let Some(bad) = list.iter().find(|&&p| p >= count) {
                 return Err(Error::bad_request(format!(
@@ -48,7 +48,7 @@ pub fn select_partitions(topic: &Topic, wanted: Option<&[u32]>) -> Result<Vec<us
                     count - 1
                 )));
             }
-            let mut ids: Vec<usize> = list.iter().map(|&p| p as usize).collect();
+            let mut ids: Vec<u32> = list.to_vec();
             ids.sort_unstable();
             ids.dedup();
             Ok(ids)
@@ -100,51 +100,109 @@ pub fn in_parallel<I: Sync, T: Send>(
     Ok(all)
 }
 
+/// The local replica of partition `id` (the callers split reads into local and remote first).
+fn held(topic: &Topic, id: u32) -> Result<&crate::cluster::partition::Partition> {
+    topic.local(id).ok_or_else(|| {
+        Error::Internal(format!(
+            "partition {id} of {:?} is not held here",
+            topic.name
+        ))
+    })
+}
+
+/// A text index whose schema and analyzers compile queries: every topic has the same schema,
+/// so any local partition of any topic serves (`None` when this node holds none).
+fn query_template(topic: &Topic) -> Option<&crate::shard::text::TextIndex> {
+    topic.partitions.first().map(|p| p.shard.text())
+}
+
+fn no_template(topic: &Topic) -> Error {
+    Error::Unavailable(format!(
+        "this node holds no partition of {:?} to compile the query with",
+        topic.name
+    ))
+}
+
 /// Builds a text query from Elasticsearch DSL against `topic`'s schema.
 pub fn text_query(topic: &Topic, dsl: &Value) -> Result<Box<dyn Query>> {
-    let first = topic
-        .partitions
-        .first()
-        .ok_or_else(|| Error::internal("topic without partitions"))?;
-    QueryTranslator::new(first.shard.text()).dsl(dsl)
+    let index = query_template(topic).ok_or_else(|| no_template(topic))?;
+    QueryTranslator::new(index).dsl(dsl)
 }
 
 /// Tantivy query syntax (`error AND kernel`) against `topic`'s schema.
 pub fn text_query_string(topic: &Topic, q: &str) -> Result<Box<dyn Query>> {
-    let first = topic
-        .partitions
-        .first()
-        .ok_or_else(|| Error::internal("topic without partitions"))?;
-    QueryTranslator::new(first.shard.text()).query_string(q)
+    let index = query_template(topic).ok_or_else(|| no_template(topic))?;
+    QueryTranslator::new(index).query_string(q)
 }
 
-/// The best `k` text matches of `query` over the selected partitions, by BM25.
+/// Text hits over some local partitions: the best `k`, the number of matches, and when asked
+/// the winners' stored records.
+pub struct TextTop {
+    pub hits: Vec<Candidate>,
+    pub total: u64,
+    pub records: Vec<(u32, u64, LogRecord)>,
+}
+
+/// The best `k` text matches of `query` over the selected local partitions, by BM25, and the
+/// number of matches over them. With `with_records`, the stored records of the merged top `k`
+/// are loaded from the same searcher snapshots (only the winners, never `k` per partition).
 pub fn text_top(
     topic: &Topic,
     query: &dyn Query,
     k: usize,
-    partitions: &[usize],
-) -> Result<Vec<Candidate>> {
-    let mut hits = in_parallel(partitions, |&p| {
-        let partition = &topic.partitions[p];
+    partitions: &[u32],
+    with_records: bool,
+) -> Result<TextTop> {
+    let tops = in_parallel(partitions, |&p| {
+        let partition = held(topic, p)?;
         let text = partition.shard.text();
         let top = text.top(query, k)?;
         let addresses: Vec<_> = top.hits.iter().map(|(_, a)| *a).collect();
         let offsets = text.offsets_of(&top.searcher, &addresses)?;
-        Ok(top
-            .hits
-            .iter()
-            .zip(offsets)
-            .map(|((score, _), offset)| Candidate {
-                partition: partition.id,
-                offset,
-                score: *score,
-            })
-            .collect())
+        Ok(vec![(partition, top, offsets)])
     })?;
-    sort_candidates(&mut hits);
-    hits.truncate(k);
-    Ok(hits)
+    let total = tops.iter().map(|(_, top, _)| top.total).sum();
+    // (candidate, which partition's answer, address in its snapshot)
+    let mut ranked: Vec<(Candidate, usize, tantivy::DocAddress)> = tops
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (partition, top, offsets))| {
+            top.hits
+                .iter()
+                .zip(offsets)
+                .map(move |((score, address), &offset)| {
+                    let candidate = Candidate {
+                        partition: partition.id,
+                        offset,
+                        score: *score,
+                    };
+                    (candidate, i, *address)
+                })
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.0.score
+            .total_cmp(&a.0.score)
+            .then(a.0.partition.cmp(&b.0.partition))
+            .then(a.0.offset.cmp(&b.0.offset))
+    });
+    ranked.truncate(k);
+    let mut records = Vec::new();
+    if with_records {
+        for (candidate, i, address) in &ranked {
+            let (partition, top, _) = &tops[*i];
+            let hit = partition
+                .shard
+                .text()
+                .load_hit(&top.searcher, candidate.score, *address)?;
+            records.push((candidate.partition, candidate.offset, hit.record));
+        }
+    }
+    Ok(TextTop {
+        hits: ranked.into_iter().map(|(c, _, _)| c).collect(),
+        total,
+        records,
+    })
 }
 
 /// Vector hits of one topic and what the index looked like while searching.
@@ -174,7 +232,7 @@ pub fn vector_top(
     vector: &[f32],
     k: usize,
     filter: &VectorFilter,
-    partitions: &[usize],
+    partitions: &[u32],
     exact: bool,
 ) -> Result<VectorTop> {
     require_vectors(topic)?;
@@ -183,8 +241,18 @@ pub fn vector_top(
             "exact search takes no filters (it measures recall over the whole index)",
         ));
     }
-    let mut hits = in_parallel(partitions, |&p| {
-        let index = &topic.vectors[p];
+    let indexes: Vec<&Arc<crate::shard::vector::VectorIndex>> = partitions
+        .iter()
+        .map(|&p| {
+            topic.local_vectors(p).ok_or_else(|| {
+                Error::Internal(format!(
+                    "partition {p} of {:?} has no vectors here",
+                    topic.name
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut hits = in_parallel(&indexes, |index| {
         let found = if exact {
             if vector.len() != index.dims() {
                 return Err(Error::bad_request(format!(
@@ -208,7 +276,7 @@ pub fn vector_top(
     })?;
     sort_candidates(&mut hits);
     hits.truncate(k);
-    let selected = partitions.iter().map(|&p| &topic.vectors[p]);
+    let selected = indexes.iter();
     Ok(VectorTop {
         hits,
         total_vectors: selected.clone().map(|v| v.len()).sum(),
@@ -239,7 +307,7 @@ pub fn load_records(topic: &Topic, hits: &[Candidate]) -> Result<HashMap<(u32, u
     }
     let mut out = HashMap::new();
     for (partition, offsets) in by_partition {
-        let text = topic.partitions[partition as usize].shard.text();
+        let text = held(topic, partition)?.shard.text();
         for (offset, record) in text.records_at(&offsets)? {
             out.insert((partition, offset), record);
         }

@@ -3,19 +3,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cluster::freshness::{FRESHNESS_WAIT, Reads, all_partitions, shards_json};
+use crate::cluster::freshness::{PartitionFailure, shards_json};
 use crate::dataset::derive_severity;
 use crate::error::{Error, Result};
-use crate::node::Topic;
+use crate::node::{Node, Topic};
 use crate::router::AppState;
-use crate::router::es_query::QueryTranslator;
+use crate::router::gather::gather;
+use crate::router::remote::{Read, TextQuery};
 use crate::router::topics::JsonBody;
 
 /// Elasticsearch's default `index.max_result_window`: deeper pages need a cursor.
@@ -126,14 +127,14 @@ async fn run(
         ));
     }
     let topics = resolve_topics(&state, index.as_deref())?;
-    let stale = state
-        .node
-        .await_fresh(&all_partitions(&topics), Reads::Searchable, FRESHNESS_WAIT)
-        .await;
-    let result = tokio::task::spawn_blocking(move || search_topics(&topics, &request, from, size))
-        .await
-        .map_err(Error::internal)??;
-    let (total, shards, hits) = result;
+    let text = match (request.query, request.q) {
+        (Some(dsl), _) => TextQuery::Dsl(dsl),
+        (None, Some(q)) => TextQuery::QueryString(q),
+        (None, None) => TextQuery::QueryString(String::new()),
+    };
+    let deadline = Instant::now() + Duration::from_millis(state.node.config.query.timeout_ms);
+    let (total, shards, failures, hits) =
+        search_topics(&state.node, &topics, text, from, size, deadline).await?;
     let max_score = hits
         .first()
         .map(|h| h["_score"].clone())
@@ -142,84 +143,62 @@ async fn run(
     Ok(Json(json!({
         "took": started.elapsed().as_millis() as u64,
         "timed_out": false,
-        "_shards": shards_json(shards, &stale),
+        "_shards": shards_json(shards, &failures),
         "hits": { "total": { "value": total, "relation": "eq" }, "max_score": max_score, "hits": hits },
     })))
 }
 
-/// Runs the query on every partition; each returns its best `from + size`, and the merged list
-/// is cut to the requested page, so paging is exact across partitions.
-/// One partition's best candidates, with the searcher snapshot they came from.
-struct PartitionTop<'a> {
-    topic: &'a str,
-    partition: &'a crate::cluster::partition::Partition,
-    top: crate::shard::text::TopHits,
-}
-
-fn search_topics(
+/// Runs the query on every partition of every topic (here or on the owners, all at once);
+/// each partition returns its best `from + size` with their records, and the merged list is
+/// cut to the requested page, so paging is exact across partitions.
+async fn search_topics(
+    node: &Arc<Node>,
     topics: &[Arc<Topic>],
-    request: &SearchRequest,
+    text: TextQuery,
     from: usize,
     size: usize,
-) -> Result<(u64, usize, Vec<Value>)> {
-    let Some(template) = topics.iter().flat_map(|t| t.partitions.first()).next() else {
-        return Ok((0, 0, Vec::new()));
-    };
-    let translator = QueryTranslator::new(template.shard.text());
-    let query = match (&request.query, &request.q) {
-        (Some(dsl), _) => translator.dsl(dsl)?,
-        (None, Some(q)) => translator.query_string(q)?,
-        (None, None) => translator.query_string("")?,
-    };
-    let partitions: Vec<(&str, &crate::cluster::partition::Partition)> = topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p)))
-        .collect();
-    let shards = partitions.len();
-    let query = query.as_ref();
+    deadline: Instant,
+) -> Result<(u64, usize, Vec<PartitionFailure>, Vec<Value>)> {
     let k = from + size;
-    // Partitions are independent indexes: search them on all cores, then merge.
-    let tops = crate::router::retrieve::in_parallel(&partitions, |&(topic, p)| {
-        let top = p.shard.text().top(query, k)?;
-        Ok(vec![PartitionTop {
-            topic,
-            partition: p,
-            top,
-        }])
-    })?;
-    let total: u64 = tops.iter().map(|t| t.top.total).sum();
-    // Merge (score, partition, address) candidates; ties broken by position so equal scores
-    // come back in a stable order. Only the final page's documents are loaded.
-    let mut candidates: Vec<(f32, usize, tantivy::DocAddress)> = tops
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| {
-            t.top
-                .hits
-                .iter()
-                .map(move |(score, address)| (*score, i, *address))
-        })
-        .collect();
-    candidates.sort_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then(tops[a.1].partition.id.cmp(&tops[b.1].partition.id))
-            .then(a.1.cmp(&b.1))
-            .then(a.2.cmp(&b.2))
+    let reads = topics.iter().map(|topic| {
+        let read = Read::Text {
+            query: text.clone(),
+            k,
+            records: true,
+        };
+        let all: Vec<u32> = (0..topic.partition_count).collect();
+        async move { gather(node, topic, &all, read, deadline).await }
     });
-    let mut page = Vec::with_capacity(size);
-    for (score, i, address) in candidates.into_iter().skip(from).take(size) {
-        let t = &tops[i];
-        let hit = t
-            .partition
-            .shard
-            .text()
-            .load_hit(&t.top.searcher, score, address)?;
-        page.push((t.topic, t.partition.id, hit));
+    let mut total = 0;
+    let mut shards = 0;
+    let mut failures = Vec::new();
+    // (score, topic, partition, offset, record): ties broken by position so equal scores come
+    // back in a stable order.
+    let mut candidates = Vec::new();
+    for (topic, answer) in topics.iter().zip(futures::future::join_all(reads).await) {
+        let mut answer = answer?;
+        total += answer.total;
+        shards += answer.partitions;
+        failures.append(&mut answer.failures);
+        for hit in answer.hits {
+            if let Some(record) = answer.records.remove(&(hit.partition, hit.offset)) {
+                candidates.push((hit, topic.name.as_str(), record));
+            }
+        }
     }
-    let hits = page
+    candidates.sort_by(|a, b| {
+        b.0.score
+            .total_cmp(&a.0.score)
+            .then(a.0.partition.cmp(&b.0.partition))
+            .then(a.1.cmp(b.1))
+            .then(a.0.offset.cmp(&b.0.offset))
+    });
+    let hits = candidates
         .into_iter()
-        .map(|(topic, partition, hit)| {
-            let r = &hit.record;
+        .skip(from)
+        .take(size)
+        .map(|(hit, topic, r)| {
+            let partition = hit.partition;
             json!({
                 "_index": topic,
                 "_id": format!("{partition}-{}", hit.offset),
@@ -230,7 +209,7 @@ fn search_topics(
                     "timestamp": r.timestamp,
                     "label": r.label,
                     "alert": r.label != "-",
-                    "severity": derive_severity(r),
+                    "severity": derive_severity(&r),
                     "host": r.host,
                     "location": r.location,
                     "component": r.component,
@@ -241,5 +220,5 @@ fn search_topics(
             })
         })
         .collect();
-    Ok((total, shards, hits))
+    Ok((total, shards, failures, hits))
 }

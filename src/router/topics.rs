@@ -9,9 +9,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::cluster::freshness::shards_json;
 use crate::error::{Error, Result};
+use crate::node::TopicStats;
 use crate::record::LogRecord;
 use crate::router::AppState;
+use crate::router::gather::gather;
+use crate::router::remote::Read;
 
 /// `Json<T>` whose rejections are this crate's JSON errors (400 naming the problem, 413 when
 /// the body is over the limit) instead of axum's plain-text ones.
@@ -51,7 +55,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
         .iter()
         .map(|t| {
             let stats = state.node.topic_stats(t);
-            json!({ "name": t.name, "partitions": t.partitions.len(), "records": stats.records, "index_lag": stats.index_lag })
+            json!({ "name": t.name, "partitions": t.partition_count, "records": stats.records, "index_lag": stats.index_lag })
         })
         .collect();
     Json(json!({ "topics": topics }))
@@ -86,8 +90,26 @@ pub async fn describe(
     Path(topic): Path<String>,
 ) -> Result<Json<Value>> {
     let topic = state.node.topic(&topic)?;
-    let stats = state.node.topic_stats(&topic);
-    Ok(Json(serde_json::to_value(stats).map_err(Error::internal)?))
+    if topic.holds_all() {
+        let stats = state.node.topic_stats(&topic);
+        return Ok(Json(serde_json::to_value(stats).map_err(Error::internal)?));
+    }
+    // Partitions held elsewhere are counted by their owners; one that none answers for is
+    // named, so a total that looks complete always is.
+    let all: Vec<u32> = (0..topic.partition_count).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let gathered = gather(&state.node, &topic, &all, Read::Stats, deadline).await?;
+    let partitions = gathered.stats;
+    let mut stats = serde_json::to_value(TopicStats {
+        name: topic.name.clone(),
+        records: partitions.iter().map(|p| p.records).sum(),
+        searchable: partitions.iter().map(|p| p.searchable).sum(),
+        index_lag: partitions.iter().map(|p| p.index_lag).sum(),
+        partitions,
+    })
+    .map_err(Error::internal)?;
+    stats["_shards"] = shards_json(gathered.partitions, &gathered.failures);
+    Ok(Json(stats))
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,6 +3,7 @@
 //! `score` is a cosine *similarity* (higher is better) and every response says whether the
 //! query embedding came from the cache.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -10,10 +11,14 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::cluster::freshness::{PartitionFailure, shards_json};
 use crate::error::{Error, Result};
 use crate::node::Topic;
 use crate::router::AppState;
+use crate::router::gather;
+use crate::router::remote::{Read, TextQuery};
 use crate::router::retrieve::{self, Candidate};
+use crate::router::rrf::{fuse_rrf, hybrid_text_dsl};
 use crate::router::topics::JsonBody;
 use crate::shard::vector::filter::VectorFilter;
 
@@ -106,13 +111,19 @@ fn model_name(state: &AppState) -> Value {
         .map_or(Value::Null, |e| json!(e.id().model))
 }
 
-/// Renders hits with their previews.
-fn render_hits(
-    topic: &Topic,
+/// Renders hits with their previews (records loaded wherever their partitions are);
+/// partitions whose records could not be loaded are added to `failures`.
+async fn render_hits(
+    state: &AppState,
+    topic: &Arc<Topic>,
     hits: &[Candidate],
+    deadline: Instant,
+    failures: &mut Vec<PartitionFailure>,
     extra: impl Fn(usize) -> Map<String, Value>,
 ) -> Result<Vec<Value>> {
-    let records = retrieve::load_records(topic, hits)?;
+    let mut loaded = gather::records_of(&state.node, topic, hits, deadline).await?;
+    failures.append(&mut loaded.failures);
+    let records = loaded.records;
     Ok(hits
         .iter()
         .enumerate()
@@ -131,6 +142,18 @@ fn render_hits(
             Value::Object(obj)
         })
         .collect())
+}
+
+/// The deadline of a vector request: the node's query timeout.
+fn deadline_of(state: &AppState) -> Instant {
+    Instant::now() + std::time::Duration::from_millis(state.node.config.query.timeout_ms)
+}
+
+/// Failures of one answer, once each (a partition can fail both its search and its records).
+fn dedup_failures(mut failures: Vec<PartitionFailure>) -> Vec<PartitionFailure> {
+    failures.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    failures.dedup_by(|a, b| a.topic == b.topic && a.partition == b.partition);
+    failures
 }
 
 pub async fn search(
@@ -175,7 +198,7 @@ pub async fn search_by_vector(
         .vector
         .clone()
         .ok_or_else(|| Error::bad_request("\"vector\" (an array of numbers) is required"))?;
-    let dims = topic.vectors[0].dims();
+    let dims = state.node.embedder.as_ref().map_or(0, |e| e.dimensions());
     if vector.len() != dims {
         return Err(Error::bad_request(format!(
             "vector has {} dimensions, topic {:?} is indexed with {dims}",
@@ -194,7 +217,7 @@ pub async fn search_by_vector(
 
 async fn run_vector_search(
     state: AppState,
-    topic: std::sync::Arc<Topic>,
+    topic: Arc<Topic>,
     body: VectorRequest,
     vector: Vec<f32>,
     k: usize,
@@ -202,134 +225,32 @@ async fn run_vector_search(
     started: Instant,
 ) -> Result<Json<Value>> {
     let model = model_name(&state);
-    let response = tokio::task::spawn_blocking(move || -> Result<Value> {
-        let partitions = retrieve::select_partitions(&topic, body.partitions.as_deref())?;
-        let top = retrieve::vector_top(
-            &topic,
-            &vector,
-            k,
-            &body.filter(),
-            &partitions,
-            body.exact.unwrap_or(false),
-        )?;
-        let results = render_hits(&topic, &top.hits, |_| Map::new())?;
-        Ok(json!({
-            "results": results,
-            "count": top.hits.len(),
-            "total_vectors": top.total_vectors,
-            "loading": !top.loading_partitions.is_empty(),
-            "loading_partitions": top.loading_partitions,
-            "embedding_from_cache": from_cache,
-            "model": model,
-            "execution_time_ms": started.elapsed().as_secs_f64() * 1000.0,
-        }))
+    let deadline = deadline_of(&state);
+    let partitions = retrieve::select_partitions(&topic, body.partitions.as_deref())?;
+    let read = Read::Vector {
+        vector,
+        k,
+        filter: body.filter(),
+        exact: body.exact.unwrap_or(false),
+    };
+    let top = gather::gather(&state.node, &topic, &partitions, read, deadline).await?;
+    let mut failures = top.failures;
+    let results = render_hits(&state, &topic, &top.hits, deadline, &mut failures, |_| {
+        Map::new()
     })
-    .await
-    .map_err(Error::internal)??;
+    .await?;
     metrics::counter!("chronik_vector_searches_total").increment(1);
-    Ok(Json(response))
-}
-
-/// Text-side query for hybrid search: the words OR'ed over `message` (Elasticsearch `match`),
-/// with the same filters as the vector side so both lists rank the same population.
-pub fn hybrid_text_dsl(query: &str, filter: &VectorFilter) -> Value {
-    let mut filters = Vec::new();
-    let mut range = |field: &str, gte: Option<Value>, lte: Option<Value>| {
-        if gte.is_some() || lte.is_some() {
-            let mut bounds = Map::new();
-            if let Some(v) = gte {
-                bounds.insert("gte".into(), v);
-            }
-            if let Some(v) = lte {
-                bounds.insert("lte".into(), v);
-            }
-            filters.push(json!({ "range": { field: bounds } }));
-        }
-    };
-    range(
-        "_offset",
-        filter.min_offset.map(|v| json!(v)),
-        filter.max_offset.map(|v| json!(v)),
-    );
-    range(
-        "timestamp",
-        filter.timestamp_gte.map(|v| json!(v)),
-        filter.timestamp_lte.map(|v| json!(v)),
-    );
-    if let Some(h) = &filter.host {
-        filters.push(json!({ "term": { "host": h } }));
-    }
-    if let Some(l) = &filter.label {
-        filters.push(json!({ "term": { "label": l } }));
-    }
-    let mut must_not = Vec::new();
-    match filter.alert {
-        Some(true) => must_not.push(json!({ "term": { "label": "-" } })),
-        Some(false) => filters.push(json!({ "term": { "label": "-" } })),
-        None => {}
-    }
-    json!({ "bool": {
-        "must": [ { "match": { "message": query } } ],
-        "filter": filters,
-        "must_not": must_not,
-    }})
-}
-
-/// One fused hit of hybrid search.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Fused {
-    pub candidate: Candidate,
-    pub score: f64,
-    /// 1-based rank in each list, when the hit was in it.
-    pub vector_rank: Option<usize>,
-    pub text_rank: Option<usize>,
-}
-
-/// Weighted reciprocal-rank fusion with 1-based ranks:
-/// `score = vector_weight/(rrf_k + rank_v) + text_weight/(rrf_k + rank_t)`.
-/// Best first (ties by partition, offset), cut to `k`; a hit listed twice by one side counts
-/// once, at its better rank.
-pub fn fuse_rrf(
-    vector: &[Candidate],
-    text: &[Candidate],
-    vector_weight: f64,
-    text_weight: f64,
-    rrf_k: f64,
-    k: usize,
-) -> Vec<Fused> {
-    use std::collections::HashMap;
-    let mut fused: HashMap<(u32, u64), Fused> = HashMap::new();
-    let mut add = |list: &[Candidate], weight: f64, is_vector: bool| {
-        for (i, c) in list.iter().enumerate() {
-            let rank = i + 1;
-            let e = fused.entry((c.partition, c.offset)).or_insert(Fused {
-                candidate: *c,
-                score: 0.0,
-                vector_rank: None,
-                text_rank: None,
-            });
-            let slot = if is_vector {
-                &mut e.vector_rank
-            } else {
-                &mut e.text_rank
-            };
-            if slot.is_none() {
-                *slot = Some(rank);
-                e.score += weight / (rrf_k + rank as f64);
-            }
-        }
-    };
-    add(vector, vector_weight, true);
-    add(text, text_weight, false);
-    let mut out: Vec<Fused> = fused.into_values().collect();
-    out.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.candidate.partition.cmp(&b.candidate.partition))
-            .then(a.candidate.offset.cmp(&b.candidate.offset))
-    });
-    out.truncate(k);
-    out
+    Ok(Json(json!({
+        "results": results,
+        "count": top.hits.len(),
+        "total_vectors": top.total,
+        "loading": !top.loading_partitions.is_empty(),
+        "loading_partitions": top.loading_partitions,
+        "embedding_from_cache": from_cache,
+        "model": model,
+        "_shards": shards_json(top.partitions, &dedup_failures(failures)),
+        "execution_time_ms": started.elapsed().as_secs_f64() * 1000.0,
+    })))
 }
 
 pub async fn hybrid(
@@ -365,54 +286,67 @@ pub async fn hybrid(
     let query = body.query_text()?.to_string();
     let (vector, from_cache) = retrieve::embed_query(&state.node, &query).await?;
     let model = model_name(&state);
-    let response = tokio::task::spawn_blocking(move || -> Result<Value> {
-        let partitions = retrieve::select_partitions(&topic, body.partitions.as_deref())?;
-        let filter = body.filter();
-        // Each side retrieves 3k candidates, as Chronik does, so agreement below the top k
-        // still counts.
-        let depth = 3 * k;
-        let vector_top = retrieve::vector_top(&topic, &vector, depth, &filter, &partitions, false)?;
-        let text_query = retrieve::text_query(&topic, &hybrid_text_dsl(&query, &filter))?;
-        let text_hits = retrieve::text_top(&topic, text_query.as_ref(), depth, &partitions)?;
-        let fused = fuse_rrf(
-            &vector_top.hits,
-            &text_hits,
-            vector_weight,
-            text_weight,
-            rrf_k,
-            k,
-        );
-        let hits: Vec<Candidate> = fused
-            .iter()
-            .map(|f| Candidate {
-                score: f.score as f32,
-                ..f.candidate
-            })
-            .collect();
-        let results = render_hits(&topic, &hits, |i| {
-            let f = &fused[i];
-            let mut m = Map::new();
-            m.insert("score".into(), json!(f.score));
-            m.insert("vector_rank".into(), json!(f.vector_rank));
-            m.insert("text_rank".into(), json!(f.text_rank));
-            m
-        })?;
-        Ok(json!({
-            "results": results,
-            "count": hits.len(),
-            "vector_results_count": vector_top.hits.len(),
-            "text_results_count": text_hits.len(),
-            "loading": !vector_top.loading_partitions.is_empty(),
-            "loading_partitions": vector_top.loading_partitions,
-            "embedding_from_cache": from_cache,
-            "model": model,
-            "execution_time_ms": started.elapsed().as_secs_f64() * 1000.0,
-        }))
+    let deadline = deadline_of(&state);
+    let partitions = retrieve::select_partitions(&topic, body.partitions.as_deref())?;
+    let filter = body.filter();
+    // Each side retrieves 3k candidates, as Chronik does, so agreement below the top k still
+    // counts. The query is embedded once, here; owners get the vector.
+    let depth = 3 * k;
+    let vector_read = Read::Vector {
+        vector: vector.to_vec(),
+        k: depth,
+        filter: filter.clone(),
+        exact: false,
+    };
+    let text_read = Read::Text {
+        query: TextQuery::Dsl(hybrid_text_dsl(&query, &filter)),
+        k: depth,
+        records: false,
+    };
+    let (vector_top, text_top) = tokio::join!(
+        gather::gather(&state.node, &topic, &partitions, vector_read, deadline),
+        gather::gather(&state.node, &topic, &partitions, text_read, deadline),
+    );
+    let (vector_top, text_top) = (vector_top?, text_top?);
+    let fused = fuse_rrf(
+        &vector_top.hits,
+        &text_top.hits,
+        vector_weight,
+        text_weight,
+        rrf_k,
+        k,
+    );
+    let hits: Vec<Candidate> = fused
+        .iter()
+        .map(|f| Candidate {
+            score: f.score as f32,
+            ..f.candidate
+        })
+        .collect();
+    let mut failures = vector_top.failures;
+    failures.extend(text_top.failures);
+    let results = render_hits(&state, &topic, &hits, deadline, &mut failures, |i| {
+        let f = &fused[i];
+        let mut m = Map::new();
+        m.insert("score".into(), json!(f.score));
+        m.insert("vector_rank".into(), json!(f.vector_rank));
+        m.insert("text_rank".into(), json!(f.text_rank));
+        m
     })
-    .await
-    .map_err(Error::internal)??;
+    .await?;
     metrics::counter!("chronik_vector_searches_total").increment(1);
-    Ok(Json(response))
+    Ok(Json(json!({
+        "results": results,
+        "count": hits.len(),
+        "vector_results_count": vector_top.hits.len(),
+        "text_results_count": text_top.hits.len(),
+        "loading": !vector_top.loading_partitions.is_empty(),
+        "loading_partitions": vector_top.loading_partitions,
+        "embedding_from_cache": from_cache,
+        "model": model,
+        "_shards": shards_json(vector_top.partitions, &dedup_failures(failures)),
+        "execution_time_ms": started.elapsed().as_secs_f64() * 1000.0,
+    })))
 }
 
 fn topic_vector_stats(state: &AppState, topic: &Topic) -> Value {
@@ -441,7 +375,7 @@ fn topic_vector_stats(state: &AppState, topic: &Topic) -> Value {
         "distinct_vectors": topic.vectors.iter().map(|v| v.points()).sum::<u64>(),
         "records": shard_stats.records,
         "pending": shard_stats.records.saturating_sub(total),
-        "partition_count": topic.partitions.len(),
+        "partition_count": topic.partition_count,
         "dimensions": topic.vectors.first().map(|v| v.dims()),
         "loading": topic.vectors.iter().any(|v| v.is_loading()),
         "partitions": partitions,
@@ -468,64 +402,4 @@ pub async fn topics(State(state): State<AppState>) -> Json<Value> {
         .map(|t| topic_vector_stats(&state, t))
         .collect();
     Json(json!({ "topics": topics }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn c(partition: u32, offset: u64) -> Candidate {
-        Candidate {
-            partition,
-            offset,
-            score: 0.0,
-        }
-    }
-
-    #[test]
-    fn weighted_rrf_fuses_in_the_hand_computed_order() {
-        // vector: A B C ; text: C D A (1-based ranks), weights 0.7 / 0.3, rrf_k 60.
-        let (a, b, cc, d) = (c(0, 1), c(0, 2), c(1, 3), c(2, 4));
-        let fused = fuse_rrf(&[a, b, cc], &[cc, d, a], 0.7, 0.3, 60.0, 10);
-        let score_a = 0.7 / 61.0 + 0.3 / 63.0; // 0.016237
-        let score_b = 0.7 / 62.0; // 0.011290
-        let score_c = 0.7 / 63.0 + 0.3 / 61.0; // 0.016029
-        let score_d = 0.3 / 62.0; // 0.004839
-        let order: Vec<(u64, Option<usize>, Option<usize>)> = fused
-            .iter()
-            .map(|f| (f.candidate.offset, f.vector_rank, f.text_rank))
-            .collect();
-        assert_eq!(
-            order,
-            vec![
-                (1, Some(1), Some(3)),
-                (3, Some(3), Some(1)),
-                (2, Some(2), None),
-                (4, None, Some(2)),
-            ]
-        );
-        let scores: Vec<f64> = fused.iter().map(|f| f.score).collect();
-        for (got, want) in scores.iter().zip([score_a, score_c, score_b, score_d]) {
-            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
-        }
-        // k cuts the fused list, and a duplicate in one list counts once at its best rank.
-        let fused = fuse_rrf(&[a, a, b], &[], 1.0, 1.0, 60.0, 1);
-        assert_eq!(fused.len(), 1);
-        assert!((fused[0].score - 1.0 / 61.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn hybrid_text_side_carries_the_same_filters() {
-        let filter = VectorFilter {
-            min_offset: Some(5),
-            host: Some("dn1".into()),
-            alert: Some(true),
-            ..Default::default()
-        };
-        let dsl = hybrid_text_dsl("disk error", &filter);
-        assert_eq!(dsl["bool"]["must"][0]["match"]["message"], "disk error");
-        assert_eq!(dsl["bool"]["filter"][0]["range"]["_offset"]["gte"], 5);
-        assert_eq!(dsl["bool"]["filter"][1]["term"]["host"], "dn1");
-        assert_eq!(dsl["bool"]["must_not"][0]["term"]["label"], "-");
-    }
 }

@@ -25,7 +25,7 @@ use text::TextIndex;
 pub use watermark::Watermark;
 
 /// Counters a status page shows for one partition.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ShardStats {
     pub partition: u32,
     /// Records applied (committed to the raft log and handed to the shard).

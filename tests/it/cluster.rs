@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::support::{binary, post_json, sql_count, ureq_get};
 
 /// Runs `sv-appliance cluster ARGS --dir DIR`; panics with its output unless it succeeds.
-fn cluster(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn cluster(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(binary())
         .arg("cluster")
         .args(args)
@@ -35,7 +35,7 @@ fn cluster(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Stops the cluster's processes when the test ends, pass or fail.
-struct Down<'a>(&'a Path);
+pub(crate) struct Down<'a>(pub(crate) &'a Path);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
@@ -46,17 +46,17 @@ impl Drop for Down<'_> {
     }
 }
 
-fn nodes(dir: &Path) -> Vec<Value> {
+pub(crate) fn nodes(dir: &Path) -> Vec<Value> {
     let state: Value =
         serde_json::from_slice(&std::fs::read(dir.join("cluster.json")).unwrap()).unwrap();
     state["nodes"].as_array().unwrap().clone()
 }
 
-fn api(node: &Value) -> String {
+pub(crate) fn api(node: &Value) -> String {
     format!("http://{}", node["api"].as_str().unwrap())
 }
 
-fn status(base: &str) -> Value {
+pub(crate) fn status(base: &str) -> Value {
     let (code, body) = ureq_get(&format!("{base}/_cluster/status")).expect("status");
     assert_eq!(code, 200, "{body}");
     body
@@ -71,7 +71,7 @@ fn leader_of(status: &Value, group: &str) -> Option<u64> {
 }
 
 /// Every group of `topic` (and meta) has a leader among `alive`, as seen from `base`.
-fn all_led(base: &str, topic: &str, partitions: u32, alive: &[u64]) -> bool {
+pub(crate) fn all_led(base: &str, topic: &str, partitions: u32, alive: &[u64]) -> bool {
     let s = status(base);
     std::iter::once("meta".to_string())
         .chain((0..partitions).map(|p| format!("{topic}/{p}")))
@@ -90,7 +90,7 @@ fn record(seq: u64) -> Value {
     })
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");

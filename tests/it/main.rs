@@ -21,6 +21,10 @@ mod vector;
 /// Three real node processes: formation, failover under load, availability, recovery.
 mod cluster;
 
+/// Replication factor 1: queries fan out to the owners, equal a single node, and name the
+/// partitions of a dead node.
+mod fanout;
+
 /// A network partition through per-link TCP proxies: the minority cannot commit, all converge.
 mod partition;
 

@@ -1,17 +1,20 @@
 //! One orchestrator backend: a (topic × mode) pair's candidates, from text, vector, SQL or
-//! a fetch, each waiting for its replicas' freshness within the time it was given.
+//! a fetch, over the topic's partitions wherever they are, each waiting for its replicas'
+//! freshness within three quarters of the time it was given.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::QueryRequest;
 use super::rank::Mode;
-use crate::cluster::freshness::{Reads, StalePartition};
+use crate::cluster::freshness::{FRESHNESS_WAIT, PartitionFailure};
 use crate::error::{Error, Result};
 use crate::node::Topic;
 use crate::router::AppState;
+use crate::router::gather::{gather, records_of};
+use crate::router::remote::{Read, TextQuery};
 use crate::router::retrieve::{self, Candidate};
 use crate::router::sql::SqlRequest;
 use crate::shard::vector::filter::VectorFilter;
@@ -31,8 +34,11 @@ pub(super) async fn run_backend(
     mode: Mode,
     request: &QueryRequest,
     k: usize,
-    fresh_wait: Duration,
+    deadline: Duration,
 ) -> Result<BackendOutput> {
+    // Freshness waits take at most three quarters of this (see `gather`).
+    let fresh_wait = (deadline * 3 / 4).min(FRESHNESS_WAIT);
+    let deadline = Instant::now() + deadline;
     // Each backend offers 3k candidates, so fusion can promote a document that is only
     // moderately ranked by several backends.
     let depth = 3 * k;
@@ -48,39 +54,29 @@ pub(super) async fn run_backend(
                 return Ok(BackendOutput::Skipped("no q.text".into()));
             };
             let partitions = retrieve::select_partitions(topic, filters.partitions.as_deref())?;
-            let wanted: Vec<(String, u32)> = partitions
-                .iter()
-                .map(|&p| (topic.name.clone(), p as u32))
-                .collect();
-            let stale = state
-                .node
-                .await_fresh(&wanted, Reads::Searchable, fresh_wait)
-                .await;
-            let topic = topic.clone();
-            let filters = filters.clone();
-            let hits = tokio::task::spawn_blocking(move || {
-                let base = retrieve::text_query_string(&topic, &text)?;
-                let query: Box<dyn tantivy::query::Query> =
-                    if filters.timestamp_gte.is_some() || filters.timestamp_lte.is_some() {
-                        let range = retrieve::text_query(
-                            &topic,
-                            &json!({"range": {"timestamp": {
-                                "gte": filters.timestamp_gte, "lte": filters.timestamp_lte }}}),
-                        )?;
-                        Box::new(tantivy::query::BooleanQuery::intersection(vec![
-                            base, range,
-                        ]))
-                    } else {
-                        base
-                    };
-                retrieve::text_top(&topic, query.as_ref(), depth, &partitions)
-            })
-            .await
-            .map_err(Error::internal)??;
+            let query = if filters.timestamp_gte.is_some() || filters.timestamp_lte.is_some() {
+                TextQuery::Dsl(json!({"bool": {
+                    "must": [{"query_string": {"query": text}}],
+                    "filter": [{"range": {"timestamp": {
+                        "gte": filters.timestamp_gte, "lte": filters.timestamp_lte }}}],
+                }}))
+            } else {
+                TextQuery::QueryString(text)
+            };
+            let read = Read::Text {
+                query,
+                k: depth,
+                records: false,
+            };
+            let found = gather(&state.node, topic, &partitions, read, deadline).await?;
             Ok(BackendOutput::Hits {
-                hits,
+                hits: found.hits,
                 from_cache: None,
-                stale: stale.iter().map(StalePartition::to_failure).collect(),
+                stale: found
+                    .failures
+                    .iter()
+                    .map(PartitionFailure::to_failure)
+                    .collect(),
             })
         }
         Mode::Vector => {
@@ -95,19 +91,22 @@ pub(super) async fn run_backend(
             };
             retrieve::require_vectors(topic)?;
             let (vector, from_cache) = retrieve::embed_query(&state.node, &text).await?;
-            let topic = topic.clone();
-            let partitions_filter = filters.partitions.clone();
-            let hits = tokio::task::spawn_blocking(move || {
-                let partitions = retrieve::select_partitions(&topic, partitions_filter.as_deref())?;
-                retrieve::vector_top(&topic, &vector, depth, &vector_filter, &partitions, false)
-                    .map(|top| top.hits)
-            })
-            .await
-            .map_err(Error::internal)??;
+            let partitions = retrieve::select_partitions(topic, filters.partitions.as_deref())?;
+            let read = Read::Vector {
+                vector: vector.to_vec(),
+                k: depth,
+                filter: vector_filter,
+                exact: false,
+            };
+            let found = gather(&state.node, topic, &partitions, read, deadline).await?;
             Ok(BackendOutput::Hits {
-                hits,
+                hits: found.hits,
                 from_cache: Some(from_cache),
-                stale: Vec::new(),
+                stale: found
+                    .failures
+                    .iter()
+                    .map(PartitionFailure::to_failure)
+                    .collect(),
             })
         }
         Mode::Sql => {
@@ -164,7 +163,7 @@ pub(super) async fn run_backend(
             let Some(fetch) = request.q.fetch.clone() else {
                 return Ok(BackendOutput::Skipped("no q.fetch".into()));
             };
-            if fetch.partition as usize >= topic.partitions.len() {
+            if fetch.partition >= topic.partition_count {
                 return Err(Error::bad_request(format!(
                     "fetch partition {} does not exist in {:?}",
                     fetch.partition, topic.name
@@ -175,22 +174,19 @@ pub(super) async fn run_backend(
                 offset: fetch.offset,
                 score: 1.0,
             };
-            let stale = state
-                .node
-                .await_fresh(
-                    &[(topic.name.clone(), fetch.partition)],
-                    Reads::Searchable,
-                    fresh_wait,
-                )
-                .await;
-            let topic = topic.clone();
-            let found = tokio::task::spawn_blocking(move || retrieve::load_records(&topic, &[hit]))
-                .await
-                .map_err(Error::internal)??;
+            let found = records_of(&state.node, topic, &[hit], deadline).await?;
             Ok(BackendOutput::Hits {
-                hits: if found.is_empty() { vec![] } else { vec![hit] },
+                hits: if found.records.is_empty() {
+                    vec![]
+                } else {
+                    vec![hit]
+                },
                 from_cache: None,
-                stale: stale.iter().map(StalePartition::to_failure).collect(),
+                stale: found
+                    .failures
+                    .iter()
+                    .map(PartitionFailure::to_failure)
+                    .collect(),
             })
         }
     }

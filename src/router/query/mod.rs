@@ -18,7 +18,6 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::cluster::freshness::FRESHNESS_WAIT;
 use crate::error::{Error, Result};
 use crate::node::Topic;
 use crate::router::AppState;
@@ -213,8 +212,7 @@ pub async fn query(
                 // Waiting for stale replicas may use three quarters of the deadline, so a
                 // backend that cannot be brought up to date reports which partitions instead of
                 // timing out with nothing.
-                let fresh_wait = (deadline * 3 / 4).min(FRESHNESS_WAIT);
-                let backend = run_backend(&state, &topic, mode, &request, k, fresh_wait);
+                let backend = run_backend(&state, &topic, mode, &request, k, deadline);
                 let result = tokio::time::timeout(deadline, backend).await;
                 (result, t0.elapsed())
             });
@@ -272,13 +270,7 @@ pub async fn query(
         )));
     }
     let explain = request.explain.unwrap_or(false);
-    let state2 = state.clone();
-    let reports = Arc::new(reports);
-    let reports2 = reports.clone();
-    let ranked =
-        tokio::task::spawn_blocking(move || rank_results(&state2, &reports2, &profile, k, explain))
-            .await
-            .map_err(Error::internal)??;
+    let ranked = rank_results(&state, &reports, &profile, k, explain).await?;
     let complete = reports
         .iter()
         .all(|r| !r.timed_out && r.error.is_none() && r.skipped.is_none() && r.stale.is_empty());
@@ -319,7 +311,7 @@ struct Ranked {
     results: Vec<Value>,
 }
 
-fn rank_results(
+async fn rank_results(
     state: &AppState,
     reports: &[BackendReport],
     profile: &rank::Profile,
@@ -357,9 +349,14 @@ fn rank_results(
             score: 0.0,
         });
     }
+    // A partition whose records cannot be loaded leaves its hits without previews; the
+    // backends have already reported it.
+    let preview_deadline = Instant::now() + Duration::from_secs(2);
     for (name, hits) in per_topic {
         let topic = state.node.topic(&name)?;
-        for ((p, o), r) in retrieve::load_records(&topic, &hits)? {
+        let found =
+            crate::router::gather::records_of(&state.node, &topic, &hits, preview_deadline).await?;
+        for ((p, o), r) in found.records {
             records.insert((name.clone(), p, o), r);
         }
     }

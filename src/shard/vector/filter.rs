@@ -13,10 +13,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::log::VectorEntry;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Conditions a hit must meet; `None` means "any". Offsets and times are inclusive.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VectorFilter {
     pub min_offset: Option<u64>,
     pub max_offset: Option<u64>,
