@@ -12,6 +12,7 @@ use crate::cluster::Members;
 use crate::cluster::meta::{MetaGroup, TopicMeta, place_replicas};
 use crate::cluster::network::{PeerClient, partition_group};
 use crate::cluster::partition::{Partition, PartitionPlacement};
+use crate::cluster::rejoin::RejoinGate;
 use crate::cluster::types::{MetaCommand, MetaResponse, NodeId};
 use crate::config::NodeConfig;
 use crate::embed::{Embedder, QueryEmbeddingCache};
@@ -121,6 +122,8 @@ pub struct Node {
     pub(crate) checkpoint_now: Arc<tokio::sync::Notify>,
     /// Reads in flight to each peer, for replica choice.
     pub(crate) peer_load: crate::router::fanout::PeerLoad,
+    /// Closed while this member rejoins after losing its data (see `cluster::rejoin`).
+    pub(crate) rejoin: RejoinGate,
 }
 
 impl Node {
@@ -143,12 +146,19 @@ impl Node {
             ))
         })?;
         let peers = PeerClient::new(&config.cluster);
-        crate::cluster::coordinator::refuse_wiped_member(&config, &peers).await?;
+        let wiped = crate::cluster::coordinator::is_wiped_member(&config, &peers).await?;
+        if wiped {
+            // Before any group opens (and writes files), so a crash from here on resumes the
+            // rejoin rather than starting with a half-built log as a member in good standing.
+            let marker = config.data_dir.join(crate::cluster::rejoin::REJOIN_MARKER);
+            std::fs::write(&marker, b"a rejoin is under way; a restart resumes it\n")?;
+        }
         let meta = MetaGroup::open(
             &config.data_dir.join("meta"),
             config.node_id,
             &voters(&config),
             &peers,
+            !wiped,
         )
         .await?;
         let embedder = config.embedding.build()?;
@@ -164,6 +174,11 @@ impl Node {
             indexers: parking_lot::Mutex::new(Vec::new()),
             checkpoint_now: Arc::new(tokio::sync::Notify::new()),
             peer_load: Default::default(),
+            rejoin: if wiped {
+                RejoinGate::closed()
+            } else {
+                RejoinGate::default()
+            },
         });
         on_created(&node);
         for topic in node.meta.topics() {
@@ -173,6 +188,9 @@ impl Node {
         if node.config.cluster.is_clustered() {
             node.clone().spawn_topic_watcher();
             node.spawn_join_record();
+        }
+        if wiped {
+            node.spawn_rejoin();
         }
         Ok(node)
     }
@@ -239,7 +257,7 @@ impl Node {
         });
     }
 
-    async fn open_topic(&self, meta: &TopicMeta) -> Result<Arc<Topic>> {
+    pub(crate) async fn open_topic(&self, meta: &TopicMeta) -> Result<Arc<Topic>> {
         let _guard = self.open_lock.lock().await;
         if let Some(topic) = self.topics.read().get(&meta.name) {
             return Ok(topic.clone());
@@ -270,6 +288,7 @@ impl Node {
                 replicas: &replicas,
                 group: &group,
                 peers: &self.peers,
+                may_initialize: !self.rejoin.is_rejoining(),
             };
             partitions.push(Partition::open(&pdir, id, placement).await?);
         }
@@ -397,7 +416,8 @@ impl Node {
     /// every partition has a leader and has replayed what its log held at start.
     pub fn is_ready(&self) -> bool {
         let opened = self.topics.read();
-        self.meta.has_leader()
+        !self.rejoin.is_rejoining()
+            && self.meta.has_leader()
             && self
                 .meta
                 .topics()

@@ -22,18 +22,26 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// Per forwarded call: the leader's commit timeout ([`crate::cluster::COMMIT_TIMEOUT`]) plus the trip.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(12);
 
-/// Refuses to start a cluster member whose data directory is empty although the cluster knows
-/// it held data (it is in the metadata's `joined` set, or the metadata leader has replicated
-/// to it): its log and its raft votes are gone, and letting it
-/// vote again could let a stale node win an election and drop committed entries (and makes
-/// openraft's leader panic on the log reverting). Rejoining a wiped member as a learner is
-/// not built yet. A member that never held data (first start, or peers that formed before it
-/// came up) passes: it has not joined yet.
-pub async fn refuse_wiped_member(config: &NodeConfig, peers: &PeerClient) -> Result<()> {
+/// Whether this cluster member starts with an empty data directory although the cluster
+/// knows it held data (it is in the metadata's `joined` set, or the metadata leader has
+/// replicated to it): its log and raft votes are gone, so it must rejoin through the group
+/// leaders (`cluster::rejoin`) rather than vote again, which could let a stale node win an
+/// election and drop committed entries (and makes openraft's leader panic on the log
+/// reverting). A member that never held data (first start, or peers that formed before it
+/// came up) is simply new.
+pub async fn is_wiped_member(config: &NodeConfig, peers: &PeerClient) -> Result<bool> {
+    // A rejoin cut short (a crash, a stop) resumes: each of its steps is idempotent.
+    if config
+        .data_dir
+        .join(crate::cluster::rejoin::REJOIN_MARKER)
+        .exists()
+    {
+        return Ok(true);
+    }
     let meta_log = config.data_dir.join("meta").join("raft");
     let has_data = std::fs::read_dir(&meta_log).is_ok_and(|mut d| d.next().is_some());
     if !config.cluster.is_clustered() || has_data {
-        return Ok(());
+        return Ok(false);
     }
     let me = config.node_id.to_string();
     for member in config
@@ -59,14 +67,10 @@ pub async fn refuse_wiped_member(config: &NodeConfig, peers: &PeerClient) -> Res
             .as_array()
             .is_some_and(|ids| ids.iter().any(|i| i.as_u64() == Some(config.node_id)));
         if joined || meta.and_then(|g| g["matched"][&me].as_u64()).is_some() {
-            return Err(Error::Config(format!(
-                "node {me} has no data in {} but node {} knows it held data before: its raft log and votes were lost. Rejoining a wiped member is not built yet; restore the data directory, or rebuild the cluster",
-                config.data_dir.display(),
-                member.id
-            )));
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 impl Node {

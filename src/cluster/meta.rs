@@ -225,6 +225,7 @@ impl MetaGroup {
         node_id: NodeId,
         members: &Members,
         peers: &PeerClient,
+        initialize: bool,
     ) -> Result<Self> {
         let sm = MetaStateMachine::open(dir)?;
         let state = sm.state.clone();
@@ -233,7 +234,10 @@ impl MetaGroup {
         let raft = MetaRaft::new(node_id, raft_config()?, network, log, sm)
             .await
             .map_err(Error::internal)?;
-        initialize_members(&raft, members).await?;
+        // A rejoining member waits to be added back by the leader instead.
+        if initialize {
+            initialize_members(&raft, members).await?;
+        }
         Ok(Self { raft, state })
     }
 

@@ -15,6 +15,7 @@ pub mod log_store;
 pub mod meta;
 pub mod network;
 pub mod partition;
+pub mod rejoin;
 pub mod rpc;
 pub mod types;
 

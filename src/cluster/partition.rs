@@ -129,6 +129,9 @@ pub struct PartitionPlacement<'a> {
     /// Raft group name on the wire.
     pub group: &'a str,
     pub peers: &'a PeerClient,
+    /// False on a rejoining member: the group's leader adds it back, it never creates the
+    /// group itself.
+    pub may_initialize: bool,
 }
 
 impl Partition {
@@ -148,7 +151,9 @@ impl Partition {
         // right away: leaders start spread over the nodes. The others join through its first
         // append, or initialize themselves (same members, so the same group) if it has not
         // appeared within a few seconds, e.g. because that node is down.
-        if placement.preferred_leader || placement.replicas.len() == 1 {
+        if !placement.may_initialize {
+            // Added back by the leader (cluster::rejoin).
+        } else if placement.preferred_leader || placement.replicas.len() == 1 {
             initialize_members(&raft, placement.replicas).await?;
         } else {
             let raft = raft.clone();

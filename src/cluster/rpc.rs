@@ -49,6 +49,7 @@ pub fn app(node: Arc<Node>, reads: Router) -> Router {
         .route("/internal/meta", post(meta))
         .route("/internal/status", get(status))
         .route("/internal/marks", get(marks))
+        .route("/internal/membership", post(membership))
         .with_state(node.clone())
         .merge(reads)
         .layer(DefaultBodyLimit::max(MAX_RAFT_BODY))
@@ -91,6 +92,7 @@ async fn append(
     Path(group): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response> {
+    admit(&node, &group)?;
     if group == META_GROUP {
         let rpc: AppendEntriesRequest<MetaRaftTypes> = parse(&body)?;
         return Ok(reply(node.meta_raft().append_entries(rpc).await));
@@ -105,6 +107,7 @@ async fn vote(
     Path(group): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response> {
+    admit(&node, &group)?;
     let rpc: VoteRequest<NodeId> = parse(&body)?;
     if group == META_GROUP {
         return Ok(reply(node.meta_raft().vote(rpc).await));
@@ -117,6 +120,7 @@ async fn snapshot(
     Path(group): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response> {
+    admit(&node, &group)?;
     if group == META_GROUP {
         let rpc: InstallSnapshotRequest<MetaRaftTypes> = parse(&body)?;
         return Ok(reply(node.meta_raft().install_snapshot(rpc).await));
@@ -153,6 +157,27 @@ async fn write(
     // Only a local attempt: the sender follows the leader hint, so requests never bounce.
     let outcome = partition.write(w.records).await?;
     Ok(Json(outcome))
+}
+
+/// A membership step for a rejoining member, run if this node leads the group.
+async fn membership(
+    State(node): State<Arc<Node>>,
+    Json(step): Json<crate::cluster::rejoin::MembershipStep>,
+) -> Result<Json<WriteOutcome<()>>> {
+    Ok(Json(node.membership_step(&step).await?))
+}
+
+/// A rejoining member serves a group's raft messages only once the leader has removed it from
+/// the group: before that, a leader would find the wiped log behind what it had matched.
+fn admit(node: &Node, group: &str) -> Result<()> {
+    if node.rejoin.admits(group) {
+        Ok(())
+    } else {
+        Err(Error::Unavailable(format!(
+            "node {} is rejoining; group {group} is not open to raft messages yet",
+            node.config.node_id
+        )))
+    }
 }
 
 async fn meta(

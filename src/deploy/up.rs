@@ -163,8 +163,14 @@ pub async fn run(options: UpOptions) -> Result<()> {
     for (i, host) in hosts.iter().enumerate() {
         println!("  node {}: http://{}", i + 1, address(host, ports.api));
     }
+    // The report is served from where the runs are recorded, not by the nodes.
+    let targets: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("--target http://{}", address(h, ports.api)))
+        .collect();
     println!(
-        "  report page: not built yet (the report at :8080 comes with the scale-test harness)"
+        "  next, on this machine: `sv-appliance bench run SV-2a {}`, then `sv-appliance report` (http://127.0.0.1:8080)",
+        targets.join(" ")
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! A three-node cluster of real processes started by `sv-appliance cluster up --local 3`:
 //! formation, reading one's writes on any node, a partition leader SIGKILLed during a load,
-//! queries on the survivors, restart and catch-up, a wiped node rebuilt from its peers, and
-//! the token on the raft port.
+//! queries on the survivors, restart and catch-up, a wiped node rejoining and rebuilt from
+//! the leaders' logs, and the token on the raft port.
 
 use std::path::Path;
 use std::process::Command;
@@ -310,25 +310,24 @@ fn three_nodes_replicate_fail_over_and_recover_without_losing_acknowledged_write
         count(&victim_base) == expected
     });
 
-    // A wiped node is refused, with the reason, instead of voting again without its log
-    // (which could let a stale node win and drop committed entries); the others carry on.
+    // A wiped node rejoins: each group's leader removes it, adds it back as a learner that
+    // receives the whole log, and promotes it. Writes made while it was gone reach it too.
     let wiped = alive[0];
     cluster(&dir, &["kill", &wiped.to_string()]);
     std::fs::remove_dir_all(dir.join(format!("node{wiped}")).join("data")).unwrap();
-    let out = Command::new(binary())
-        .args(["cluster", "restart", &wiped.to_string(), "--dir"])
-        .arg(&dir)
-        .env("SV_EMBEDDING_PROVIDER", "hashing")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a wiped member must not start");
-    assert!(text.contains("wiped member is not built yet"), "{text}");
     let remaining: Vec<String> = ns
         .iter()
         .filter(|n| n["id"].as_u64() != Some(wiped))
         .map(api)
         .collect();
+    let survivors: Vec<u64> = [1, 2, 3].into_iter().filter(|&n| n != wiped).collect();
+    // Writes wait for the survivors to lead every group: one forwarded to the node just
+    // killed would be answered "may or may not have been committed".
+    wait_until(
+        "survivors lead every group",
+        Duration::from_secs(10),
+        || all_led(&remaining[0], "tb", 6, &survivors),
+    );
     for base in &remaining {
         let records: Vec<Value> = (900_000..900_100).map(record).collect();
         let (code, body) = post_json(
@@ -337,6 +336,32 @@ fn three_nodes_replicate_fail_over_and_recover_without_losing_acknowledged_write
         );
         assert_eq!(code, 200, "{body}");
     }
+    let expected = expected + 200;
+    let out = cluster(&dir, &["restart", &wiped.to_string(), "--timeout", "120"]);
+    assert!(out.contains("formed") || out.contains("caught up"), "{out}");
+    let wiped_base = api(&ns[(wiped - 1) as usize]);
+    let log = std::fs::read_to_string(dir.join(format!("node{wiped}")).join("node.log")).unwrap();
+    assert!(log.contains("rejoined every group"), "{log}");
+    for base in ns.iter().map(api) {
+        wait_until(
+            "every node counts every record",
+            Duration::from_secs(30),
+            || count(&base) == expected,
+        );
+    }
+    // A voter of every group again, on a log it received from the leaders.
+    let s = status(&wiped_base);
+    for g in s["groups"].as_array().unwrap() {
+        let voters: Vec<u64> = g["voters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no voters: {g}"))
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        assert!(voters.contains(&wiped), "{g}");
+    }
+    let (_, t) = ureq_get(&format!("{wiped_base}/topics/tb")).unwrap();
+    assert_eq!(t["records"], expected, "{t}");
     for n in 1..=3 {
         let log = std::fs::read_to_string(dir.join(format!("node{n}")).join("node.log")).unwrap();
         assert!(!log.contains("panicked"), "node {n} panicked:\n{log}");
