@@ -228,3 +228,47 @@ fn replication_factor_one_fans_out_and_names_missing_partitions() {
         assert_eq!(got["_shards"]["failed"], 0, "{got}");
     }
 }
+
+/// Replication factor 2 with a node dead: every partition still has a live replica, so a read
+/// sent to the dead one is retried on the other and the answer is complete. (Reads skip the
+/// leader check here: a two-replica group that lost one has no majority to confirm with.)
+#[test]
+fn replication_factor_two_retries_a_dead_replica_on_the_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let out = std::process::Command::new(crate::support::binary())
+        .args(["cluster", "up", "--local", "3", "--replication-factor", "2"])
+        .arg("--dir")
+        .arg(&dir)
+        .env("SV_EMBEDDING_PROVIDER", "hashing")
+        .env("SV_QUERY_READ_FRESHNESS", "local")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _down = Down(&dir);
+    let bases: Vec<String> = nodes(&dir).iter().map(api).collect();
+    load(&bases[0]);
+    for base in &bases {
+        wait_complete(base);
+    }
+    // Node 3 holds partitions 1, 2, 4 and 5; node 1 reads 1 and 4 from node 2 or node 3.
+    cluster(&dir, &["kill", "3"]);
+    let want = sql(&bases[0], "SELECT COUNT(*) AS n FROM tb");
+    assert_eq!(want["rows"][0]["n"], RECORDS, "{want}");
+    for round in 0..4 {
+        let got = search(&bases[0], "*", 10);
+        assert_eq!(got["hits"]["total"]["value"], RECORDS, "round {round}: {got}");
+        assert_eq!(got["_shards"]["failed"], 0, "round {round}: {got}");
+        let got = sql(&bases[0], "SELECT label, COUNT(*) AS n FROM tb GROUP BY label");
+        assert_eq!(got["_shards"]["failed"], 0, "round {round}: {got}");
+    }
+    // The dead replica was tried and the read went to the other one.
+    let (_, metrics) = crate::support::get_text(&format!("{}/metrics", bases[0]));
+    let retried = metrics
+        .lines()
+        .find(|l| l.starts_with("sv_fanout_failures_total"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(retried >= 1.0, "no failed peer call was retried:\n{metrics}");
+}
