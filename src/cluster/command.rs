@@ -29,6 +29,15 @@ pub enum ClusterCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Add a node to the running local cluster: it joins the metadata group through the
+    /// leaders (existing partitions stay where they are; new topics are placed over every
+    /// member), then the other nodes restart one at a time to learn its address.
+    AddMember {
+        #[arg(long, default_value = "./sv-cluster")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Members, group leaders, and each replica's applied index and lag.
     Status {
         #[arg(long, default_value = "./sv-cluster")]
@@ -62,6 +71,22 @@ pub enum ClusterCommand {
 
 pub async fn run(command: ClusterCommand) -> Result<()> {
     match command {
+        ClusterCommand::AddMember { dir, timeout } => {
+            let started = Instant::now();
+            let mut cluster = LocalCluster::load(&dir)?;
+            let i = cluster.add_member(Duration::from_secs(timeout)).await?;
+            let n = &cluster.nodes[i];
+            println!(
+                "node {} joined in {:.2} s: api {}  raft {}",
+                n.id,
+                started.elapsed().as_secs_f64(),
+                n.base_url(),
+                n.raft
+            );
+            let status = cluster.wait_formed(Duration::from_secs(timeout)).await?;
+            print!("{}", render_status(&status));
+            Ok(())
+        }
         ClusterCommand::Up {
             local,
             dir,

@@ -22,13 +22,14 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// Per forwarded call: the leader's commit timeout ([`crate::cluster::COMMIT_TIMEOUT`]) plus the trip.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(12);
 
-/// Whether this cluster member starts with an empty data directory although the cluster
-/// knows it held data (it is in the metadata's `joined` set, or the metadata leader has
-/// replicated to it): its log and raft votes are gone, so it must rejoin through the group
-/// leaders (`cluster::rejoin`) rather than vote again, which could let a stale node win an
-/// election and drop committed entries (and makes openraft's leader panic on the log
-/// reverting). A member that never held data (first start, or peers that formed before it
-/// came up) is simply new.
+/// Whether this cluster member must (re)join through the group leaders (`cluster::rejoin`):
+/// it starts with an empty data directory although the cluster knows it held data (it is in
+/// the metadata's `joined` set, or the metadata leader has replicated to it), so its log and
+/// raft votes are gone and voting again could let a stale node win an election and drop
+/// committed entries (and makes openraft's leader panic on the log reverting); or it was
+/// added to the members of a running cluster whose metadata group does not have it yet. A
+/// member of a cluster still forming (first start, or peers that formed with it in their
+/// member list before it came up) simply starts.
 pub async fn is_wiped_member(config: &NodeConfig, peers: &PeerClient) -> Result<bool> {
     // A rejoin cut short (a crash, a stop) resumes: each of its steps is idempotent.
     if config
@@ -66,7 +67,17 @@ pub async fn is_wiped_member(config: &NodeConfig, peers: &PeerClient) -> Result<
         let joined = status["joined"]
             .as_array()
             .is_some_and(|ids| ids.iter().any(|i| i.as_u64() == Some(config.node_id)));
-        if joined || meta.and_then(|g| g["matched"][&me].as_u64()).is_some() {
+        // A member added to the config of a running cluster: the metadata group exists
+        // without it, so it joins the same way (its removal is a no-op).
+        let voters: Vec<u64> = meta
+            .and_then(|g| g["voters"].as_array())
+            .map(|v| v.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        let new_to_a_running_cluster = !voters.is_empty() && !voters.contains(&config.node_id);
+        if joined
+            || new_to_a_running_cluster
+            || meta.and_then(|g| g["matched"][&me].as_u64()).is_some()
+        {
             return Ok(true);
         }
     }

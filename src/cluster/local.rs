@@ -42,6 +42,13 @@ pub struct LocalCluster {
     /// restarts.
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
+    /// Default partitions per topic written into every node's config.
+    #[serde(default)]
+    pub partitions: Option<u32>,
+    /// Replicas per partition in the configs (default: the node count when formed); kept when
+    /// a member is added, so existing placements stay valid.
+    #[serde(default)]
+    pub replication_factor: Option<usize>,
 }
 
 /// Free loopback ports below Linux's ephemeral range (32768+): a port from that range can be
@@ -118,6 +125,7 @@ impl LocalCluster {
             Err(_) => Self::create(dir, n)?,
         };
         cluster.env.extend(env);
+        cluster.partitions = Some(partitions);
         cluster.write_configs(partitions)?;
         for i in 0..n {
             if !cluster.is_running(i) {
@@ -145,6 +153,8 @@ impl LocalCluster {
             token: random_token()?,
             nodes,
             env: Default::default(),
+            partitions: None,
+            replication_factor: None,
         })
     }
 
@@ -168,7 +178,7 @@ impl LocalCluster {
                 node.api,
                 node.raft,
                 self.token,
-                self.nodes.len(),
+                self.replication_factor.unwrap_or(self.nodes.len()),
                 members.join("\n")
             );
             write_private(&node.dir.join("node.toml"), text.as_bytes())?;
@@ -254,6 +264,35 @@ impl LocalCluster {
         wait_gone(pid, Duration::from_secs(10));
         self.nodes[i].pid = None;
         self.save()
+    }
+
+    /// Adds a node to a running cluster: its config and every other node's list the new
+    /// member, it starts and joins (the group leaders add it to the metadata group, see
+    /// `cluster::rejoin`), and once the cluster is formed with it the other nodes restart one
+    /// at a time to learn its address. Returns the new node's index.
+    pub async fn add_member(&mut self, timeout: Duration) -> Result<usize> {
+        let ports = free_ports(2)?;
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        self.replication_factor.get_or_insert(self.nodes.len());
+        self.nodes.push(LocalNode {
+            id,
+            api: format!("127.0.0.1:{}", ports[0]),
+            raft: format!("127.0.0.1:{}", ports[1]),
+            dir: self.dir.join(format!("node{id}")),
+            pid: None,
+        });
+        let new = self.nodes.len() - 1;
+        self.write_configs(self.partitions.unwrap_or(6))?;
+        self.spawn(new)?;
+        self.save()?;
+        self.wait_formed(timeout).await?;
+        for i in 0..new {
+            if self.is_running(i) {
+                self.restart(i)?;
+                self.wait_formed(timeout).await?;
+            }
+        }
+        Ok(new)
     }
 
     pub fn restart(&mut self, i: usize) -> Result<()> {

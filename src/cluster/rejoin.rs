@@ -1,4 +1,5 @@
-//! Rejoining a member whose data directory was wiped. Its log and votes are gone, so it must
+//! Rejoining a member whose data directory was wiped, or joining a member added to a running
+//! cluster (the same steps: its removal is then a no-op). Its log and votes are gone, so it must
 //! not simply answer raft messages again: a leader would see its log go backwards (openraft
 //! panics), and its empty vote could help elect a stale node. Instead, group by group (the
 //! metadata group first, then each partition it holds), the group's leader removes it, then
@@ -68,6 +69,9 @@ pub struct MembershipStep {
     pub group: String,
     pub member: NodeId,
     pub action: StepAction,
+    /// The member's raft address, for a leader whose config does not list it yet.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -169,8 +173,9 @@ impl Node {
         let address = self
             .peers
             .address(step.member)
-            .ok_or_else(|| Error::bad_request(format!("{} is not a member", step.member)))?
-            .to_string();
+            .map(str::to_string)
+            .or_else(|| step.address.clone())
+            .ok_or_else(|| Error::bad_request(format!("{} is not a member", step.member)))?;
         if step.group == META_GROUP {
             return run_step(self.meta_raft(), step, &address).await;
         }
@@ -236,6 +241,7 @@ impl Node {
             group: group.to_string(),
             member: me,
             action,
+            address: self.peers.address(me).map(str::to_string),
         };
         self.membership_step_anywhere(&step(StepAction::Remove))
             .await?;
@@ -252,7 +258,7 @@ impl Node {
         let node = self.clone();
         tokio::spawn(async move {
             eprintln!(
-                "sv-appliance: node {} starts with an empty data directory but the cluster knows it: rejoining (the group leaders remove it, then add it back and send it the whole log)",
+                "sv-appliance: node {} joins a running cluster (new, or its data directory was lost): the group leaders remove it if it was there, then add it and send it the whole log",
                 node.config.node_id
             );
             if let Err(e) = node.rejoin_all().await {

@@ -25,6 +25,9 @@ mod cluster;
 /// partitions of a dead node.
 mod fanout;
 
+/// A node added to a running cluster joins, serves, and takes part in new placements.
+mod membership;
+
 /// A network partition through per-link TCP proxies: the minority cannot commit, all converge.
 mod partition;
 
