@@ -28,6 +28,9 @@ pub enum Error {
     /// A query ran past its deadline.
     #[error("{0}")]
     Timeout(String),
+    /// An admin request without the cluster token.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     /// A bug or an unexpected failure of a dependency.
@@ -53,6 +56,7 @@ impl Error {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Io(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +71,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Unavailable(_) => "unavailable",
             Error::Timeout(_) => "timeout",
+            Error::Unauthorized(_) => "unauthorized",
             Error::Io(_) => "io",
             Error::Internal(_) => "internal",
         }

@@ -324,7 +324,17 @@ impl Node {
         let topic = Arc::new(Topic {
             name: meta.name.clone(),
             partition_count: meta.partitions,
-            replicas: meta.replicas.clone(),
+            // Members removed since the topic was placed are no longer asked.
+            replicas: meta
+                .replicas
+                .iter()
+                .map(|ids| {
+                    ids.iter()
+                        .copied()
+                        .filter(|r| all_voters.contains_key(r))
+                        .collect()
+                })
+                .collect(),
             partitions,
             vectors,
             embedded: embedded && self.embedder.is_some(),

@@ -38,6 +38,16 @@ pub enum ClusterCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Remove node N from every raft group of the running local cluster, stop it (its data
+    /// folder is kept) and restart the others without it. Partitions it held keep their other
+    /// replicas (one fewer).
+    RemoveMember {
+        node: u64,
+        #[arg(long, default_value = "./sv-cluster")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Members, group leaders, and each replica's applied index and lag.
     Status {
         #[arg(long, default_value = "./sv-cluster")]
@@ -71,6 +81,20 @@ pub enum ClusterCommand {
 
 pub async fn run(command: ClusterCommand) -> Result<()> {
     match command {
+        ClusterCommand::RemoveMember { node, dir, timeout } => {
+            let started = Instant::now();
+            let mut cluster = LocalCluster::load(&dir)?;
+            cluster
+                .remove_member(node, Duration::from_secs(timeout))
+                .await?;
+            println!(
+                "node {node} removed in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            let status = cluster.wait_formed(Duration::from_secs(timeout)).await?;
+            print!("{}", render_status(&status));
+            Ok(())
+        }
         ClusterCommand::AddMember { dir, timeout } => {
             let started = Instant::now();
             let mut cluster = LocalCluster::load(&dir)?;

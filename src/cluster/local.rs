@@ -295,6 +295,56 @@ impl LocalCluster {
         Ok(new)
     }
 
+    /// Removes node `id`: a running member removes it from every raft group
+    /// (`DELETE /_cluster/members/{id}`), its process stops (its folder is kept), and the
+    /// others restart one at a time with configs that no longer list it.
+    pub async fn remove_member(&mut self, id: u64, timeout: Duration) -> Result<()> {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.id == id)
+            .ok_or_else(|| Error::NotFound(format!("node {id} is not in this cluster")))?;
+        if self.nodes.len() <= 1 {
+            return Err(Error::bad_request("cannot remove the last node"));
+        }
+        let via = (0..self.nodes.len())
+            .find(|&j| j != i && self.is_running(j))
+            .ok_or_else(|| Error::Unavailable("no other node is running".into()))?;
+        let url = format!("{}/_cluster/members/{id}", self.nodes[via].base_url());
+        let response = reqwest::Client::new()
+            .delete(&url)
+            .header(crate::cluster::network::TOKEN_HEADER, &self.token)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("{url}: {e}")))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Err(Error::Unavailable(format!("{url}: HTTP {status}: {text}")));
+        }
+        if let Some(pid) = self.nodes[i].pid.filter(|p| process_alive(*p)) {
+            signal(pid, "TERM")?;
+            if !wait_gone(pid, Duration::from_secs(20)) {
+                signal(pid, "KILL")?;
+                wait_gone(pid, Duration::from_secs(5));
+            }
+        }
+        self.replication_factor.get_or_insert(self.nodes.len());
+        self.nodes.remove(i);
+        let rf = self.replication_factor.unwrap_or(1).min(self.nodes.len());
+        self.replication_factor = Some(rf);
+        self.write_configs(self.partitions.unwrap_or(6))?;
+        self.save()?;
+        for j in 0..self.nodes.len() {
+            if self.is_running(j) {
+                self.restart(j)?;
+                self.wait_formed(timeout).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn restart(&mut self, i: usize) -> Result<()> {
         if let Some(pid) = self.nodes[i].pid.filter(|p| process_alive(*p)) {
             signal(pid, "TERM")?;

@@ -186,30 +186,35 @@ impl Node {
     /// Sends `step` to its group's leader, following hints and trying every member, until it
     /// is done (a majority of the group must be up).
     async fn membership_step_anywhere(&self, step: &MembershipStep) -> Result<()> {
+        let me = self.config.node_id;
+        // Not the member the step is about: it is rejoining (never the leader) or being
+        // removed (maybe dead).
         let members: Vec<NodeId> = self
             .config
             .cluster
             .members
             .iter()
             .map(|m| m.id)
-            .filter(|&id| id != self.config.node_id)
+            .filter(|&id| id != step.member)
             .collect();
         let deadline = Instant::now() + STEP_TIMEOUT;
         let mut hint: Option<NodeId> = None;
         let mut attempt = 0usize;
         loop {
-            let target = hint
-                .filter(|&h| h != self.config.node_id)
-                .unwrap_or(members[attempt % members.len()]);
-            let addr = self.peers.address(target).unwrap_or_default().to_string();
-            let answer = forward::<_, WriteOutcome<()>>(
-                &self.peers,
-                &addr,
-                "/internal/membership",
-                step,
-                STEP_TIMEOUT,
-            )
-            .await;
+            let target = hint.unwrap_or(members[attempt % members.len()]);
+            let answer = if target == me {
+                self.membership_step(step).await.map(Forwarded::Done)
+            } else {
+                let addr = self.peers.address(target).unwrap_or_default().to_string();
+                forward::<_, WriteOutcome<()>>(
+                    &self.peers,
+                    &addr,
+                    "/internal/membership",
+                    step,
+                    STEP_TIMEOUT,
+                )
+                .await
+            };
             match answer {
                 Ok(Forwarded::Done(WriteOutcome::Applied(()))) => return Ok(()),
                 Ok(Forwarded::Done(WriteOutcome::NotLeader(Some(l)))) if Some(l) != hint => {
@@ -231,6 +236,38 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Removes `member` from the metadata group and from every partition group placed on it,
+    /// through each group's leader (an admin command: `DELETE /_cluster/members/{id}`). Its
+    /// partitions keep their other replicas; returns the groups it was removed from.
+    pub async fn remove_member(&self, member: NodeId) -> Result<Vec<String>> {
+        if member == self.config.node_id {
+            return Err(Error::bad_request(
+                "a node cannot remove itself: ask another member",
+            ));
+        }
+        if self.config.cluster.member(member).is_none() {
+            return Err(Error::NotFound(format!("node {member} is not a member")));
+        }
+        let mut groups = vec![META_GROUP.to_string()];
+        for topic in self.meta.topics() {
+            for (p, replicas) in topic.replicas.iter().enumerate() {
+                if replicas.contains(&member) {
+                    groups.push(format!("{}/{p}", topic.name));
+                }
+            }
+        }
+        for group in &groups {
+            let step = MembershipStep {
+                group: group.clone(),
+                member,
+                action: StepAction::Remove,
+                address: None,
+            };
+            self.membership_step_anywhere(&step).await?;
+        }
+        Ok(groups)
     }
 
     /// Removes this node from `group`, opens the group to raft messages, and has the leader

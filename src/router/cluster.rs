@@ -124,3 +124,31 @@ fn group_rows(views: &[(u64, Value)]) -> Vec<Value> {
         })
         .collect()
 }
+
+/// `DELETE /_cluster/members/{id}` (needs the cluster token): removes a member from the
+/// metadata group and from every partition group placed on it. Its configs entry and process
+/// are the operator's to retire (`cluster remove-member` does both for a local cluster).
+pub async fn remove_member(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let node = &state.node;
+    if !node.config.cluster.is_clustered() {
+        return Err(crate::error::Error::bad_request(
+            "this node is not part of a cluster",
+        ));
+    }
+    let given = headers
+        .get(crate::cluster::network::TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !crate::cluster::rpc::constant_time_eq(given, node.config.cluster.token.as_bytes()) {
+        return Err(crate::error::Error::Unauthorized(format!(
+            "removing a member needs the cluster token in {}",
+            crate::cluster::network::TOKEN_HEADER
+        )));
+    }
+    let groups = node.remove_member(id).await?;
+    Ok(Json(json!({ "removed": id, "groups": groups })))
+}

@@ -60,6 +60,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/_telemetry", get(node_telemetry::telemetry))
         .route("/_cluster/status", get(cluster::status))
+        .route(
+            "/_cluster/members/{id}",
+            axum::routing::delete(cluster::remove_member),
+        )
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{topic}", get(topics::describe))
         .route("/topics/{topic}/records", post(topics::write))

@@ -245,7 +245,11 @@ fn replication_factor_two_retries_a_dead_replica_on_the_other() {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _down = Down(&dir);
     let bases: Vec<String> = nodes(&dir).iter().map(api).collect();
     load(&bases[0]);
@@ -258,9 +262,15 @@ fn replication_factor_two_retries_a_dead_replica_on_the_other() {
     assert_eq!(want["rows"][0]["n"], RECORDS, "{want}");
     for round in 0..4 {
         let got = search(&bases[0], "*", 10);
-        assert_eq!(got["hits"]["total"]["value"], RECORDS, "round {round}: {got}");
+        assert_eq!(
+            got["hits"]["total"]["value"], RECORDS,
+            "round {round}: {got}"
+        );
         assert_eq!(got["_shards"]["failed"], 0, "round {round}: {got}");
-        let got = sql(&bases[0], "SELECT label, COUNT(*) AS n FROM tb GROUP BY label");
+        let got = sql(
+            &bases[0],
+            "SELECT label, COUNT(*) AS n FROM tb GROUP BY label",
+        );
         assert_eq!(got["_shards"]["failed"], 0, "round {round}: {got}");
     }
     // The dead replica was tried and the read went to the other one.
@@ -270,5 +280,8 @@ fn replication_factor_two_retries_a_dead_replica_on_the_other() {
         .find(|l| l.starts_with("sv_fanout_failures_total"))
         .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
         .unwrap_or(0.0);
-    assert!(retried >= 1.0, "no failed peer call was retried:\n{metrics}");
+    assert!(
+        retried >= 1.0,
+        "no failed peer call was retried:\n{metrics}"
+    );
 }

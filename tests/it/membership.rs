@@ -1,6 +1,7 @@
 //! A node added to a running three-node cluster: it joins the metadata group through the
 //! leaders, answers queries on the existing topic by fanning out (it holds none of its
-//! partitions), and new topics are placed over all four members.
+//! partitions), and new topics are placed over all four members. Then it is removed again:
+//! every group it was in goes on with the other replicas, nothing lost.
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ fn voters(status: &Value, group: &str) -> Vec<u64> {
 }
 
 #[test]
-fn a_member_added_to_a_running_cluster_joins_and_serves() {
+fn a_member_added_to_a_running_cluster_joins_serves_and_is_removed_again() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
     cluster(&dir, &["up", "--local", "3", "--timeout", "60"]);
@@ -91,6 +92,26 @@ fn a_member_added_to_a_running_cluster_joins_and_serves() {
     }
     let log = |n: u64| std::fs::read_to_string(dir.join(format!("node{n}/node.log"))).unwrap();
     assert!(log(4).contains("joins a running cluster"), "{}", log(4));
+
+    // Removing a member is an admin call: without the cluster token it is refused.
+    let refused = reqwest::blocking::Client::new()
+        .delete(format!("{}/_cluster/members/4", bases[0]))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let out = cluster(&dir, &["remove-member", "4", "--timeout", "60"]);
+    assert!(out.contains("node 4 removed"), "{out}");
+    let s = status(&bases[0]);
+    assert_eq!(voters(&s, "meta"), vec![1, 2, 3], "{s}");
+    assert_eq!(voters(&s, "tb2/3"), vec![1, 2], "{s}");
+    // Every partition keeps its other replicas: nothing is lost, every answer complete.
+    for base in &bases[..3] {
+        assert_eq!(sql_count(base, "SELECT COUNT(*) FROM tb2"), 400);
+        assert_eq!(sql_count(base, "SELECT COUNT(*) FROM tb"), 500);
+        let (_, found) = post_json(&format!("{base}/tb2/_search"), &json!({ "q": "link" }));
+        assert_eq!(found["hits"]["total"]["value"], 400, "{found}");
+        assert_eq!(found["_shards"]["failed"], 0, "{found}");
+    }
     for n in 1..=4 {
         assert!(!log(n).contains("panicked"), "node {n}:\n{}", log(n));
     }

@@ -290,6 +290,7 @@ fn unshare_error(shared: Arc<Error>) -> Error {
         Error::Config(m) => Error::Config(m.clone()),
         Error::Unavailable(m) => Error::Unavailable(m.clone()),
         Error::Timeout(m) => Error::Timeout(m.clone()),
+        Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
         Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
         Error::Internal(m) => Error::Internal(m.clone()),
     })
