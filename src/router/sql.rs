@@ -22,7 +22,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -31,7 +31,7 @@ use crate::cluster::partition::Partition;
 use crate::error::{Error, Result};
 use crate::node::{Node, Topic};
 use crate::router::sql_remote::{
-    ClusterTable, RemoteScope, RemoteSource, ScanTable, merge_failures,
+    ClusterTable, RemoteScope, RemoteSource, ScanTable, merge_failures, push_partial_aggregates,
 };
 use crate::shard::columnar::table_schema;
 
@@ -157,6 +157,18 @@ impl SqlEngine {
                 df.logical_plan(),
                 LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
             );
+            // Aggregates over remote partitions are computed partly on their owners.
+            let df = match &scope {
+                Some(_) if !is_explain => {
+                    let state = ctx.state();
+                    let optimized = state.optimize(df.logical_plan()).map_err(sql_error)?;
+                    match push_partial_aggregates(optimized).map_err(sql_error)? {
+                        Some(plan) => DataFrame::new(state, plan),
+                        None => df,
+                    }
+                }
+                _ => df,
+            };
             let df = if is_explain {
                 df
             } else {

@@ -112,6 +112,12 @@ const QUERIES: &[&str] = &[
     "SELECT _partition, COUNT(*) AS n FROM tb GROUP BY _partition ORDER BY _partition",
     "SELECT host, pid, _offset FROM tb WHERE pid < 5 ORDER BY _partition, _offset",
     "SELECT COUNT(*) AS n FROM tb_hot",
+    // Aggregates computed partly on the owners and combined here.
+    "SELECT host, MIN(pid) AS lo, MAX(pid) AS hi, COUNT(pid) AS c FROM tb WHERE pid >= 500 GROUP BY host HAVING COUNT(*) > 5 ORDER BY host LIMIT 10",
+    "SELECT label, AVG(pid) AS a FROM tb WHERE pid IS NULL OR label = 'KERNDTLB' GROUP BY label ORDER BY label",
+    "SELECT COUNT(*) AS n, SUM(pid) AS s, AVG(pid) AS a, MIN(host) AS h FROM tb WHERE host = 'none'",
+    "SELECT x.host, COUNT(*) AS n FROM tb AS x GROUP BY x.host ORDER BY n DESC, x.host LIMIT 5",
+    "SELECT label, COUNT(*) AS n FROM tb_hot GROUP BY label ORDER BY label",
 ];
 
 #[test]
@@ -169,6 +175,7 @@ fn replication_factor_one_fans_out_and_names_missing_partitions() {
             let want = sql(&single.base, query);
             let got = sql(base, query);
             assert_eq!(got["rows"], want["rows"], "{query} via {base}");
+            assert_eq!(got["columns"], want["columns"], "{query} via {base}");
             assert_eq!(got["_shards"]["failed"], 0, "{query}: {got}");
         }
         let exact = json!({ "query": "disk sector error", "k": 10, "exact": true });

@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 
 use super::filters::{filter_sql, unqualified};
 use super::ipc::{count_batches, decode, decode_count};
-use super::{SCAN_PATH, ScanRequest, ScanTable};
+use super::{AggregateSpec, SCAN_PATH, ScanRequest, ScanTable};
 use crate::cluster::freshness::PartitionFailure;
 use crate::error::Error;
 use crate::node::Node;
@@ -84,6 +84,8 @@ pub struct ClusterTable {
     df_schema: Arc<DFSchema>,
     local: Vec<Arc<dyn TableProvider>>,
     remote: RemoteSource,
+    /// False for [`ClusterTable::local_part`]: a scan reads only the local partitions.
+    scans_remote: bool,
 }
 
 impl ClusterTable {
@@ -98,7 +100,25 @@ impl ClusterTable {
             df_schema,
             local,
             remote,
+            scans_remote: true,
         })
+    }
+
+    /// The remote partitions of this table (none asked for by a [`ClusterTable::local_part`]).
+    pub(super) fn remote(&self) -> Option<&RemoteSource> {
+        self.scans_remote.then_some(&self.remote)
+    }
+
+    /// The same table without its remote partitions: what this node contributes to an
+    /// aggregate computed partially on each owner.
+    pub(super) fn local_part(&self) -> Self {
+        Self {
+            schema: self.schema.clone(),
+            df_schema: self.df_schema.clone(),
+            local: self.local.clone(),
+            remote: self.remote.clone(),
+            scans_remote: false,
+        }
     }
 
     async fn plan(
@@ -116,6 +136,9 @@ impl ClusterTable {
         let mut inputs = Vec::with_capacity(self.local.len() + 1);
         for part in &self.local {
             inputs.push(part.scan(state, projection, &bare, limit).await?);
+        }
+        if !self.scans_remote {
+            return UnionExec::try_new(inputs);
         }
         let schema = match projection {
             Some(p) => Arc::new(self.schema.project(p)?),
@@ -135,6 +158,7 @@ impl ClusterTable {
             columns,
             filters,
             limit,
+            None,
             schema,
         )));
         UnionExec::try_new(inputs)
@@ -180,22 +204,25 @@ impl TableProvider for ClusterTable {
 /// Scans the remote partitions of one table when executed: one `/internal/scan` per owner
 /// (through [`Node::fan_out`]), the answers concatenated in one output partition.
 #[derive(Debug)]
-struct RemoteScanExec {
+pub(super) struct RemoteScanExec {
     source: RemoteSource,
     /// Projected column names; `Some(vec![])` asks only for a row count.
     columns: Option<Vec<String>>,
     filters: Vec<String>,
     limit: Option<usize>,
+    /// Ask for partial aggregates (rows of `schema`) instead of the table's rows.
+    aggregate: Option<AggregateSpec>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
 impl RemoteScanExec {
-    fn new(
+    pub(super) fn new(
         source: RemoteSource,
         columns: Option<Vec<String>>,
         filters: Vec<String>,
         limit: Option<usize>,
+        aggregate: Option<AggregateSpec>,
         schema: SchemaRef,
     ) -> Self {
         let properties = PlanProperties::new(
@@ -209,13 +236,14 @@ impl RemoteScanExec {
             columns,
             filters,
             limit,
+            aggregate,
             schema,
             properties: Arc::new(properties),
         }
     }
 
     fn count_only(&self) -> bool {
-        self.columns.as_ref().is_some_and(Vec::is_empty)
+        self.aggregate.is_none() && self.columns.as_ref().is_some_and(Vec::is_empty)
     }
 }
 
@@ -230,7 +258,11 @@ impl DisplayAs for RemoteScanExec {
             self.columns,
             self.filters,
             self.limit
-        )
+        )?;
+        if let Some(aggregate) = &self.aggregate {
+            write!(f, " aggregate={aggregate:?}")?;
+        }
+        Ok(())
     }
 }
 
@@ -286,6 +318,7 @@ impl ExecutionPlan for RemoteScanExec {
                 filters: self.filters.clone(),
                 limit: self.limit,
                 count_only: self.count_only(),
+                aggregate: self.aggregate.clone(),
                 fresh_wait_ms: None,
             },
             schema: self.schema.clone(),
