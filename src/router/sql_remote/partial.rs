@@ -27,8 +27,6 @@
 //! The owners cannot re-apply a filter to a partial aggregate, so a query whose filters are
 //! not all sent exactly ([`filter_sql`]) keeps the remote scan of rows.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -406,6 +404,7 @@ impl PartialTable {
     }
 }
 
+#[async_trait::async_trait]
 impl TableProvider for PartialTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -415,21 +414,14 @@ impl TableProvider for PartialTable {
         TableType::Temporary
     }
 
-    fn scan<'life0, 'life1, 'life2, 'life3, 'async_trait>(
-        &'life0 self,
-        _state: &'life1 dyn Session,
-        projection: Option<&'life2 Vec<usize>>,
-        _filters: &'life3 [Expr],
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
         _limit: Option<usize>,
-    ) -> Pin<Box<dyn Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        'life3: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(self.plan(projection))
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.plan(projection).await
     }
 }
 

@@ -2,8 +2,6 @@
 //! others on their owners, run when the query executes (never cached with the context).
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -165,8 +163,7 @@ impl ClusterTable {
     }
 }
 
-// Written out rather than with `#[async_trait]` (not a dependency of this crate): the same
-// signature the macro generates for `TableProvider::scan`.
+#[async_trait::async_trait]
 impl TableProvider for ClusterTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -183,21 +180,14 @@ impl TableProvider for ClusterTable {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
-    fn scan<'life0, 'life1, 'life2, 'life3, 'async_trait>(
-        &'life0 self,
-        state: &'life1 dyn Session,
-        projection: Option<&'life2 Vec<usize>>,
-        filters: &'life3 [Expr],
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
         limit: Option<usize>,
-    ) -> Pin<Box<dyn Future<Output = DfResult<Arc<dyn ExecutionPlan>>> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        'life3: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(self.plan(state, projection, filters, limit))
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.plan(state, projection, filters, limit).await
     }
 }
 
