@@ -15,6 +15,11 @@ use crate::support::{binary, post_json, sql_count, ureq_get};
 
 /// Runs `sv-appliance cluster ARGS --dir DIR`; panics with its output unless it succeeds.
 pub(crate) fn cluster(dir: &Path, args: &[&str]) -> String {
+    cluster_with_env(dir, args, &[])
+}
+
+/// [`cluster`] with extra environment for the command and the nodes it starts.
+pub(crate) fn cluster_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(binary())
         .arg("cluster")
         .args(args)
@@ -23,6 +28,7 @@ pub(crate) fn cluster(dir: &Path, args: &[&str]) -> String {
         // Cheap embeddings keep three nodes' indexers from starving the test on 2 cores.
         .env("SV_EMBEDDING_PROVIDER", "hashing")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("run sv-appliance cluster");
     let text = format!(

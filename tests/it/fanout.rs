@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Down, all_led, api, cluster, nodes, wait_until};
+use crate::cluster::{Down, all_led, api, cluster, cluster_with_env, nodes, wait_until};
 use crate::support::{ServerProcess, post_json, ureq_get};
 
 const RECORDS: u64 = 3_000;
@@ -243,19 +243,10 @@ fn replication_factor_one_fans_out_and_names_missing_partitions() {
 fn replication_factor_two_retries_a_dead_replica_on_the_other() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
-    let out = std::process::Command::new(crate::support::binary())
-        .args(["cluster", "up", "--local", "3", "--replication-factor", "2"])
-        .arg("--dir")
-        .arg(&dir)
-        .env("SV_EMBEDDING_PROVIDER", "hashing")
-        .env("SV_QUERY_READ_FRESHNESS", "local")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    cluster_with_env(
+        &dir,
+        &["up", "--local", "3", "--replication-factor", "2"],
+        &[("SV_QUERY_READ_FRESHNESS", "local")],
     );
     let _down = Down(&dir);
     let bases: Vec<String> = nodes(&dir).iter().map(api).collect();
