@@ -404,6 +404,19 @@ impl Node {
             .ok_or_else(|| Error::NotFound(format!("topic {name:?} does not exist")))
     }
 
+    /// The open topic `name`, when this node holds a replica of every one of `partitions`;
+    /// a peer asked for one it does not hold gets a 404 and asks another replica.
+    pub fn topic_holding(&self, name: &str, partitions: &[u32]) -> Result<Arc<Topic>> {
+        let topic = self.topic(name)?;
+        match partitions.iter().find(|&&p| topic.local(p).is_none()) {
+            Some(missing) => Err(Error::NotFound(format!(
+                "node {} holds no replica of {name}/{missing}",
+                self.config.node_id
+            ))),
+            None => Ok(topic),
+        }
+    }
+
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         let mut topics: Vec<Arc<Topic>> = self.topics.read().values().cloned().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));

@@ -97,6 +97,11 @@ pub fn all_partitions(topics: &[Arc<Topic>]) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// Partitions `ids` of `topic`, as [`Node::await_fresh`] takes them.
+pub fn partitions_of(topic: &str, ids: &[u32]) -> Vec<(String, u32)> {
+    ids.iter().map(|&p| (topic.to_string(), p)).collect()
+}
+
 /// A partition missing from an answer, or whose part of it may lack records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartitionFailure {

@@ -93,13 +93,11 @@ impl Node {
             }
             let mut replicas = topic.replicas_of(partition, me);
             replicas.retain(|&r| r != me);
+            // Start the list at a different replica for each partition, then prefer the peers
+            // with the fewest reads in flight (a stable sort keeps that spread among equals).
             let n = replicas.len().max(1);
-            let rotation: HashMap<NodeId, usize> = replicas
-                .iter()
-                .enumerate()
-                .map(|(i, &r)| (r, (i + n - partition as usize % n) % n))
-                .collect();
-            replicas.sort_by_key(|r| (self.peer_load.of(*r), rotation[r]));
+            replicas.rotate_left(partition as usize % n);
+            replicas.sort_by_key(|r| self.peer_load.of(*r));
             plan.remote.push(RemotePartition {
                 partition,
                 replicas,

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cluster::freshness::{FRESHNESS_WAIT, PartitionFailure, Reads};
-use crate::error::{Error, Result};
+use crate::cluster::freshness::{FRESHNESS_WAIT, PartitionFailure};
+use crate::error::Result;
 use crate::node::{Node, Topic};
 use crate::record::LogRecord;
 use crate::router::fanout::post_peer_json;
-use crate::router::remote::{PartitionRead, Read, ReadAnswer, run_local};
+use crate::router::remote::{PartitionRead, Read, ReadAnswer, read_local};
 use crate::router::retrieve::{Candidate, sort_candidates};
 use crate::shard::ShardStats;
 
@@ -54,24 +54,8 @@ pub async fn gather(
         if plan.local.is_empty() {
             return Ok(ReadAnswer::default());
         }
-        let stale = match &read {
-            Read::Text { .. } | Read::Records { .. } => {
-                let wanted: Vec<(String, u32)> = plan
-                    .local
-                    .iter()
-                    .map(|&p| (topic.name.clone(), p))
-                    .collect();
-                node.await_fresh(&wanted, Reads::Searchable, fresh_wait)
-                    .await
-            }
-            Read::Vector { .. } | Read::Stats => Vec::new(),
-        };
-        let (topic, local, read) = (topic.clone(), plan.local.clone(), read.clone());
-        let mut answer = tokio::task::spawn_blocking(move || run_local(&topic, &local, read))
-            .await
-            .map_err(Error::internal)??;
-        answer.stale = stale;
-        Ok::<_, Error>(answer)
+        let read = read.clone();
+        read_local(node, topic.clone(), plan.local.clone(), read, fresh_wait).await
     };
     let remote_part = node.fan_out(
         &topic.name,

@@ -3,6 +3,7 @@
 //! the owner's replicas. The owner first brings its replicas up to their leaders (the same
 //! freshness check as a local read) and names the ones it could not.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -11,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cluster::freshness::{FRESHNESS_WAIT, PartitionFailure, Reads};
+use crate::cluster::freshness::{FRESHNESS_WAIT, PartitionFailure, Reads, partitions_of};
 use crate::error::{Error, Result};
 use crate::node::{Node, Topic};
 use crate::record::LogRecord;
@@ -99,36 +100,29 @@ async fn read(
 }
 
 /// Runs `request` on this node's replicas (every partition it names must be held here).
-pub async fn execute(node: &std::sync::Arc<Node>, request: PartitionRead) -> Result<ReadAnswer> {
-    let topic = node.topic(&request.topic)?;
-    if let Some(missing) = request
-        .partitions
-        .iter()
-        .find(|&&p| topic.local(p).is_none())
-    {
-        return Err(Error::NotFound(format!(
-            "node {} holds no replica of {}/{missing}",
-            node.config.node_id, request.topic
-        )));
-    }
-    let reads = match request.read {
-        Read::Stats | Read::Vector { .. } => None,
-        Read::Text { .. } | Read::Records { .. } => Some(Reads::Searchable),
-    };
-    let stale = match reads {
-        Some(reads) => {
-            let wanted: Vec<(String, u32)> = request
-                .partitions
-                .iter()
-                .map(|&p| (topic.name.clone(), p))
-                .collect();
-            let wait = Duration::from_millis(request.fresh_wait_ms).min(FRESHNESS_WAIT);
-            node.await_fresh(&wanted, reads, wait).await
+pub async fn execute(node: &Node, request: PartitionRead) -> Result<ReadAnswer> {
+    let topic = node.topic_holding(&request.topic, &request.partitions)?;
+    let wait = Duration::from_millis(request.fresh_wait_ms).min(FRESHNESS_WAIT);
+    read_local(node, topic, request.partitions, request.read, wait).await
+}
+
+/// `read` over `partitions`, all held here: text and record reads first bring the replicas
+/// up to their leaders (within `fresh_wait`) and name the ones still behind.
+pub async fn read_local(
+    node: &Node,
+    topic: Arc<Topic>,
+    partitions: Vec<u32>,
+    read: Read,
+    fresh_wait: Duration,
+) -> Result<ReadAnswer> {
+    let stale = match read {
+        Read::Stats | Read::Vector { .. } => Vec::new(),
+        Read::Text { .. } | Read::Records { .. } => {
+            let wanted = partitions_of(&topic.name, &partitions);
+            node.await_fresh(&wanted, Reads::Searchable, fresh_wait)
+                .await
         }
-        None => Vec::new(),
     };
-    let partitions = request.partitions;
-    let read = request.read;
     let mut answer = tokio::task::spawn_blocking(move || run_local(&topic, &partitions, read))
         .await
         .map_err(Error::internal)??;
@@ -137,7 +131,7 @@ pub async fn execute(node: &std::sync::Arc<Node>, request: PartitionRead) -> Res
 }
 
 /// The read over local partitions, on the calling (blocking) thread.
-pub fn run_local(topic: &Topic, partitions: &[u32], read: Read) -> Result<ReadAnswer> {
+fn run_local(topic: &Topic, partitions: &[u32], read: Read) -> Result<ReadAnswer> {
     let mut answer = ReadAnswer::default();
     match read {
         Read::Text { query, k, records } => {

@@ -31,13 +31,14 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use datafusion::common::DFSchema;
 use datafusion::prelude::SessionContext;
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 pub use partial::push_partial_aggregates;
 pub use table::{ClusterTable, RemoteScope, RemoteSource};
 
-use crate::cluster::freshness::{FRESHNESS_WAIT, FailureKind, PartitionFailure, Reads};
+use crate::cluster::freshness::{
+    FRESHNESS_WAIT, FailureKind, PartitionFailure, Reads, partitions_of,
+};
 use crate::error::{Error, Result};
 use crate::router::AppState;
 use crate::router::sql::{read_only, sql_error, sql_table_name};
@@ -154,22 +155,8 @@ pub async fn scan(
     Json(request): Json<ScanRequest>,
 ) -> Result<Response> {
     let node = &state.node;
-    let topic = node.topic(&request.topic)?;
-    if let Some(missing) = request
-        .partitions
-        .iter()
-        .find(|&&p| topic.local(p).is_none())
-    {
-        return Err(Error::NotFound(format!(
-            "node {} holds no replica of {}/{missing}",
-            node.config.node_id, request.topic
-        )));
-    }
-    let wanted: Vec<(String, u32)> = request
-        .partitions
-        .iter()
-        .map(|&p| (topic.name.clone(), p))
-        .collect();
+    let topic = node.topic_holding(&request.topic, &request.partitions)?;
+    let wanted = partitions_of(&topic.name, &request.partitions);
     let wait = request
         .fresh_wait_ms
         .map_or(FRESHNESS_WAIT, Duration::from_millis)
@@ -182,16 +169,9 @@ pub async fn scan(
         .await
         .map_err(sql_error)?;
     let batches = df.execute_stream().await.map_err(sql_error)?;
-    let body = ipc::encode(batches, &stale).map_err(Error::internal)?;
-    let body = if request.aggregate.is_some() {
-        // A few rows per group, computed before the first byte: sent whole, headers and rows
-        // leave together. Streamed, the headers went first and the rows waited ~40 ms for
-        // their acknowledgement (Nagle's algorithm against delayed ACKs).
-        let chunks: Vec<bytes::Bytes> = body.try_collect().await.map_err(Error::internal)?;
-        Body::from(chunks.concat())
-    } else {
-        Body::from_stream(body)
-    };
+    // Streamed: the raft port sets TCP_NODELAY, so rows written after the headers leave at
+    // once instead of waiting for a delayed ACK.
+    let body = Body::from_stream(ipc::encode(batches, &stale).map_err(Error::internal)?);
     Response::builder()
         .header(CONTENT_TYPE, ipc::ARROW_STREAM)
         .body(body)

@@ -72,11 +72,7 @@ pub(super) async fn run_backend(
             Ok(BackendOutput::Hits {
                 hits: found.hits,
                 from_cache: None,
-                stale: found
-                    .failures
-                    .iter()
-                    .map(PartitionFailure::to_failure)
-                    .collect(),
+                stale: failures_json(&found.failures),
             })
         }
         Mode::Vector => {
@@ -102,11 +98,7 @@ pub(super) async fn run_backend(
             Ok(BackendOutput::Hits {
                 hits: found.hits,
                 from_cache: Some(from_cache),
-                stale: found
-                    .failures
-                    .iter()
-                    .map(PartitionFailure::to_failure)
-                    .collect(),
+                stale: failures_json(&found.failures),
             })
         }
         Mode::Sql => {
@@ -182,12 +174,13 @@ pub(super) async fn run_backend(
                     vec![hit]
                 },
                 from_cache: None,
-                stale: found
-                    .failures
-                    .iter()
-                    .map(PartitionFailure::to_failure)
-                    .collect(),
+                stale: failures_json(&found.failures),
             })
         }
     }
+}
+
+/// A backend's missing or stale partitions, as `_shards.failures[]` entries.
+fn failures_json(failures: &[PartitionFailure]) -> Vec<Value> {
+    failures.iter().map(PartitionFailure::to_failure).collect()
 }
