@@ -349,8 +349,10 @@ fn indexer_embeds_each_record_exactly_once_across_sigkill() {
     write_synthetic(&base, "emb", 3500..4100);
     let deadline = Instant::now() + Duration::from_secs(30);
     let (at_kill, vectors_at_kill) = loop {
-        let provider = stub.stats();
+        // Vectors first, then the provider: a batch sent and stored between the two reads
+        // then counts in both, never in the vectors alone (inputs ≥ vectors always).
         let stats = vector_stats(&base, "emb");
+        let provider = stub.stats();
         let waiting = partition_pending(&stats).iter().filter(|p| **p > 0).count();
         if provider.faults_served == 1 && waiting == 1 {
             break (provider, stats["total_vectors"].as_u64().unwrap());
