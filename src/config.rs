@@ -22,6 +22,16 @@ pub struct NodeConfig {
     pub embedding: crate::embed::EmbeddingConfig,
     pub vector: VectorConfig,
     pub cluster: ClusterConfig,
+    pub report: ReportConfig,
+}
+
+/// The benchmark report every node serves under `/report/` (see `report::receive`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Run records shown at `/report/` and stored by `PUT /internal/runs/{id}`; empty means
+    /// `<data_dir>/runs`, which the systemd unit already lets the node write.
+    pub runs_dir: PathBuf,
 }
 
 /// Cluster membership as this node sees it. No members = a single node that opens no raft port.
@@ -162,9 +172,22 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("SV_RAFT_LISTEN", "cluster.raft_listen"),
     ("SV_CLUSTER_TOKEN", "cluster.token"),
     ("SV_REPLICATION_FACTOR", "cluster.replication_factor"),
+    // Not `SV_RUNS_DIR`: that one names the bench runner's own directory, and the local
+    // cluster's node processes inherit the runner's environment.
+    ("SV_REPORT_RUNS_DIR", "report.runs_dir"),
 ];
 
 impl NodeConfig {
+    /// Where this node keeps the run records its report serves: `report.runs_dir`, else
+    /// `<data_dir>/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        if self.report.runs_dir.as_os_str().is_empty() {
+            self.data_dir.join("runs")
+        } else {
+            self.report.runs_dir.clone()
+        }
+    }
+
     /// Resolves every layer. `env` is passed in so tests control it.
     pub fn load(
         file: Option<&Path>,
@@ -182,8 +205,8 @@ impl NodeConfig {
         }
         for (var, key) in ENV_KEYS {
             if let Some(raw) = env.get(*var) {
-                // A token is text even when it happens to look like a number.
-                let value = if *key == "cluster.token" {
+                // A token or a path is text even when it happens to look like a number.
+                let value = if *key == "cluster.token" || *key == "report.runs_dir" {
                     toml::Value::String(raw.clone())
                 } else {
                     parse_scalar(raw)
@@ -402,6 +425,23 @@ mod tests {
         assert!(
             err.to_string().contains("`leader` or `local`"),
             "names the choices: {err}"
+        );
+    }
+
+    #[test]
+    fn runs_dir_defaults_under_data_dir_and_follows_the_environment() {
+        let flags = ConfigOverrides {
+            data_dir: Some("/var/lib/sv/data".into()),
+            ..Default::default()
+        };
+        let c = NodeConfig::load(None, &HashMap::new(), &flags).unwrap();
+        assert_eq!(c.runs_dir(), PathBuf::from("/var/lib/sv/data/runs"));
+        let env = HashMap::from([("SV_REPORT_RUNS_DIR".to_string(), "2026".to_string())]);
+        let c = NodeConfig::load(None, &env, &flags).unwrap();
+        assert_eq!(
+            c.runs_dir(),
+            PathBuf::from("2026"),
+            "a numeric-looking path stays a path"
         );
     }
 

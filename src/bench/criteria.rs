@@ -1,6 +1,7 @@
 //! Judges a phase against its plan's success criteria: the worst value over the tasks of the
 //! named categories (or a phase measurement), compared with the plan's threshold.
 
+use super::mix;
 use super::plan::CriterionSpec;
 use super::record::{CriterionResult, Measurement, TaskRecord};
 
@@ -109,6 +110,18 @@ fn stat_of_baseline(stat: &str) -> &str {
 /// counts: the sum; throughput: the sum (several tasks of a category add up). `higher_is_good`
 /// flips "worst" for a latency judged by a minimum (SV-1's cache miss must be slow enough).
 fn worst(stat: &str, tasks: &[&TaskRecord], higher_is_good: bool) -> Option<(f64, String)> {
+    let all = tasks;
+    // A mix's whole record already counts its parts' requests: a criterion naming both the
+    // mix and its parts adds each request once.
+    let counted: Vec<&TaskRecord> = all
+        .iter()
+        .copied()
+        .filter(|t| !all.iter().any(|w| mix::is_part_of(t, w)))
+        .collect();
+    let tasks = match stat {
+        "errors" | "failed_assertions" | "throughput_ratio" => &counted[..],
+        _ => all,
+    };
     let names = || {
         tasks
             .iter()
@@ -258,6 +271,37 @@ mod tests {
             !r.judged && r.detail.starts_with("not judged on one host"),
             "{r:?}"
         );
+    }
+
+    /// A criterion may name a mix's parts, the whole, or both: requests count once.
+    #[test]
+    fn a_mix_and_its_parts_count_each_request_once() {
+        let mut whole = task("mixed", "mix", 5.0, 100.0);
+        whole.kind = mix::MIX_KIND.into();
+        whole.errors = 3;
+        let mut text = task("mixed — mix: text", "mix: text", 2.0, 60.0);
+        text.errors = 1;
+        let mut sql = task("mixed — mix: SQL", "mix: SQL", 9.0, 40.0);
+        sql.errors = 2;
+        let tasks = [whole, text, sql];
+        for cats in [
+            "'mix', 'mix: text', 'mix: SQL'",
+            "'mix: text', 'mix: SQL'",
+            "'mix'",
+        ] {
+            let c = criterion(&format!(
+                "name = 'e'\ncategories = [{cats}]\nstat = 'errors'\nmax = 0.0\nunit = 'count'"
+            ));
+            let r = judge(&c, &tasks, &[], false);
+            assert_eq!(r.value, Some(3.0), "{cats}: {r:?}");
+            assert!(!r.passed);
+        }
+        let p50 = criterion(
+            "name = 'p'\ncategories = ['mix: SQL']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'",
+        );
+        let r = judge(&p50, &tasks, &[], false);
+        assert_eq!(r.value, Some(9.0));
+        assert!(r.passed && r.detail.contains("mix: SQL"), "{r:?}");
     }
 
     #[test]

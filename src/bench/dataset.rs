@@ -150,6 +150,16 @@ pub async fn load_dataset(
     Ok(record)
 }
 
+/// Loads only the extra topic into `target` (a baseline holding just that data).
+pub async fn load_extra_topic(target: &str, plan: &DatasetPlan<'_>) -> Result<()> {
+    match &plan.spec.extra_topic {
+        Some(extra) => load_extra(target, plan, extra).await,
+        None => Err(Error::Config(
+            "the plan's dataset has no extra topic".into(),
+        )),
+    }
+}
+
 /// The extra topic of multi-topic queries: a fraction of the main dataset's lines.
 async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) -> Result<()> {
     let extra_format: LogFormat = extra

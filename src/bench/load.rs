@@ -3,7 +3,8 @@
 //! has a scheduled send time (start + i / rate); a request sent late because the clients
 //! were still busy counts its latency from that time, so a stalled server is charged for the
 //! requests it kept waiting (coordinated omission), and service time (from the actual send)
-//! is reported beside it.
+//! is reported beside it. Every request of the cycle is tagged with its part of a mixed task,
+//! and each part is tallied on its own beside the whole (a plain task has one part).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,20 @@ use super::stats::Latencies;
 pub struct Request {
     pub url: String,
     pub body: Value,
+}
+
+/// A request of the cycle tagged with the part of a mix it belongs to (0 for a plain task).
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub part: usize,
+    pub request: Request,
+}
+
+impl Slot {
+    /// A request of a plain task.
+    pub fn plain(request: Request) -> Slot {
+        Slot { part: 0, request }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -58,46 +73,115 @@ pub struct Outcome {
     pub answers: Vec<Option<Value>>,
     /// Requests sent, warm-up included.
     pub sent: u64,
+    /// The same counts per part of the cycle (`Slot::part`), in part order.
+    pub parts: Vec<PartOutcome>,
 }
 
-struct Shared {
+/// One part's share of the task: its own histograms, errors and timeline.
+pub struct PartOutcome {
+    pub latency: Latencies,
+    pub service: Latencies,
+    /// Failed requests, warm-up included (`warmup_errors` of them).
+    pub errors: u64,
+    pub warmup_errors: u64,
+    pub failures: Vec<String>,
+    pub failed_checks: u64,
+    pub timeline: Vec<TimePoint>,
+}
+
+/// Counts of the whole task or of one part, updated under the shared lock.
+#[derive(Default)]
+struct Tally {
     latency: Latencies,
     service: Latencies,
     errors: u64,
+    warmup_errors: u64,
     failed_checks: u64,
     failures: Vec<String>,
     per_second: Vec<u64>,
+}
+
+impl Tally {
+    fn failure(&mut self, what: String) {
+        if self.failures.len() < KEPT_FAILURES {
+            self.failures.push(what);
+        }
+    }
+
+    fn completed(&mut self, second: usize) {
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, 0);
+        }
+        self.per_second[second] += 1;
+    }
+
+    fn into_part(self) -> PartOutcome {
+        PartOutcome {
+            timeline: timeline(&self.per_second),
+            latency: self.latency,
+            service: self.service,
+            errors: self.errors,
+            warmup_errors: self.warmup_errors,
+            failures: self.failures,
+            failed_checks: self.failed_checks,
+        }
+    }
+}
+
+struct Shared {
+    whole: Tally,
+    parts: Vec<Tally>,
     answers: Vec<Option<Value>>,
+}
+
+impl Shared {
+    /// The whole task's tally and the request's part's, to count the same event in both.
+    fn tallies(&mut self, part: usize) -> [&mut Tally; 2] {
+        [&mut self.whole, &mut self.parts[part]]
+    }
 }
 
 const KEPT_FAILURES: usize = 5;
 
+fn timeline(per_second: &[u64]) -> Vec<TimePoint> {
+    per_second
+        .iter()
+        .enumerate()
+        .map(|(t, n)| TimePoint {
+            t: t as f64,
+            value: *n as f64,
+        })
+        .collect()
+}
+
+/// Sends `cycle` round after round as `shape` says. `checks` has one check per part: a
+/// request's answer goes to the check of its slot's part.
 pub async fn drive(
     client: &reqwest::Client,
-    cycle: &[Request],
+    cycle: &[Slot],
     shape: &LoadShape,
-    check: AnswerCheck,
+    checks: &[AnswerCheck],
 ) -> Outcome {
+    let parts = checks.len();
+    assert!(
+        cycle.iter().all(|s| s.part < parts),
+        "every part of the cycle has a check"
+    );
     let shared = Arc::new(Mutex::new(Shared {
-        latency: Latencies::new(),
-        service: Latencies::new(),
-        errors: 0,
-        failed_checks: 0,
-        failures: Vec::new(),
-        per_second: Vec::new(),
+        whole: Tally::default(),
+        parts: (0..parts).map(|_| Tally::default()).collect(),
         answers: vec![None; cycle.len()],
     }));
-    let cycle: Arc<Vec<Request>> = Arc::new(cycle.to_vec());
-    let mut warmup_errors = 0;
+    let cycle: Arc<Vec<Slot>> = Arc::new(cycle.to_vec());
+    let checks: Arc<Vec<AnswerCheck>> = Arc::new(checks.to_vec());
     for i in 0..shape.warmup {
-        let request = &cycle[i as usize % cycle.len()];
+        let slot = &cycle[i as usize % cycle.len()];
         // Warm-up answers are not measured, but a broken warm-up is a broken task.
-        if let Err(e) = send(client, request).await {
-            warmup_errors += 1;
-            let mut s = shared.lock();
-            s.errors += 1;
-            if s.failures.len() < KEPT_FAILURES {
-                s.failures.push(format!("warm-up: {e}"));
+        if let Err(e) = send(client, &slot.request).await {
+            for t in shared.lock().tallies(slot.part) {
+                t.errors += 1;
+                t.warmup_errors += 1;
+                t.failure(format!("warm-up: {e}"));
             }
         }
     }
@@ -106,12 +190,12 @@ pub async fn drive(
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..shape.clients.max(1) {
-        let (client, cycle, shared, next, check) = (
+        let (client, cycle, shared, next, checks) = (
             client.clone(),
             cycle.clone(),
             shared.clone(),
             next.clone(),
-            check.clone(),
+            checks.clone(),
         );
         let (measure, rate) = (shape.measure, shape.target_rate);
         workers.push(tokio::spawn(async move {
@@ -135,7 +219,7 @@ pub async fn drive(
                 if idle {
                     tokio::time::sleep_until(scheduled.into()).await;
                 }
-                let request = &cycle[i as usize % cycle.len()];
+                let Slot { part, request } = &cycle[i as usize % cycle.len()];
                 let sent_at = Instant::now();
                 let counted_from = if idle {
                     sent_at
@@ -144,30 +228,29 @@ pub async fn drive(
                 };
                 let answer = send(&client, request).await;
                 let done = Instant::now();
-                let mut s = shared.lock();
                 let second = done.duration_since(started).as_secs() as usize;
-                if s.per_second.len() <= second {
-                    s.per_second.resize(second + 1, 0);
-                }
-                s.per_second[second] += 1;
-                match answer {
-                    Ok(value) => {
-                        s.latency.record(done.duration_since(counted_from));
-                        s.service.record(done.duration_since(sent_at));
-                        if let Some(problem) = check(request, &value) {
-                            s.failed_checks += 1;
-                            if s.failures.len() < KEPT_FAILURES {
-                                s.failures.push(problem);
+                // Checked outside the lock: the checks take their own.
+                let problem = answer.as_ref().ok().and_then(|v| checks[*part](request, v));
+                let mut s = shared.lock();
+                for t in s.tallies(*part) {
+                    t.completed(second);
+                    match &answer {
+                        Ok(_) => {
+                            t.latency.record(done.duration_since(counted_from));
+                            t.service.record(done.duration_since(sent_at));
+                            if let Some(problem) = &problem {
+                                t.failed_checks += 1;
+                                t.failure(problem.clone());
                             }
                         }
-                        s.answers[i as usize % cycle.len()] = Some(value);
-                    }
-                    Err(e) => {
-                        s.errors += 1;
-                        if s.failures.len() < KEPT_FAILURES {
-                            s.failures.push(e);
+                        Err(e) => {
+                            t.errors += 1;
+                            t.failure(e.clone());
                         }
                     }
+                }
+                if let Ok(value) = answer {
+                    s.answers[i as usize % cycle.len()] = Some(value);
                 }
             }
         }));
@@ -180,27 +263,21 @@ pub async fn drive(
         .ok()
         .map(Mutex::into_inner)
         .expect("every worker has finished");
-    let measured_errors = s.errors - warmup_errors;
-    let sent = shape.warmup + s.latency.count() + measured_errors;
+    let whole = s.whole.into_part();
+    let measured_errors = whole.errors - whole.warmup_errors;
+    let sent = shape.warmup + whole.latency.count() + measured_errors;
     Outcome {
-        timeline: s
-            .per_second
-            .iter()
-            .enumerate()
-            .map(|(t, n)| TimePoint {
-                t: t as f64,
-                value: *n as f64,
-            })
-            .collect(),
-        latency: s.latency,
-        service: s.service,
-        errors: s.errors,
-        warmup_errors,
-        failures: s.failures,
-        failed_checks: s.failed_checks,
+        timeline: whole.timeline,
+        latency: whole.latency,
+        service: whole.service,
+        errors: whole.errors,
+        warmup_errors: whole.warmup_errors,
+        failures: whole.failures,
+        failed_checks: whole.failed_checks,
         duration,
         answers: s.answers,
         sent,
+        parts: s.parts.into_iter().map(Tally::into_part).collect(),
     }
 }
 
@@ -262,10 +339,10 @@ mod tests {
     async fn a_target_rate_charges_the_wait_to_latency_not_service_time() {
         let url = slow_server(Duration::from_millis(20)).await;
         let client = reqwest::Client::new();
-        let cycle = vec![Request {
+        let cycle = vec![Slot::plain(Request {
             url,
             body: serde_json::json!({}),
-        }];
+        })];
         let outcome = drive(
             &client,
             &cycle,
@@ -275,7 +352,7 @@ mod tests {
                 clients: 4,
                 target_rate: Some(100.0),
             },
-            no_check(),
+            &[no_check()],
         )
         .await;
         let latency = outcome.latency.summary();
@@ -298,13 +375,16 @@ mod tests {
         let url = slow_server(Duration::from_millis(1)).await;
         let client = reqwest::Client::new();
         let cycle = vec![
-            Request {
+            Slot::plain(Request {
                 url: url.clone(),
                 body: serde_json::json!({ "n": 1 }),
-            },
-            Request {
-                url: format!("{url}/missing"),
-                body: serde_json::json!({ "n": 2 }),
+            }),
+            Slot {
+                part: 1,
+                request: Request {
+                    url: format!("{url}/missing"),
+                    body: serde_json::json!({ "n": 2 }),
+                },
             },
         ];
         let check: AnswerCheck = Arc::new(|r, _| (r.body["n"] == 1).then(|| "wrong".into()));
@@ -317,7 +397,7 @@ mod tests {
                 clients: 2,
                 target_rate: None,
             },
-            check,
+            &[check.clone(), check],
         )
         .await;
         // Half the cycle is a 404: 1 in warm-up, 5 measured.
@@ -328,5 +408,24 @@ mod tests {
         assert!(outcome.failures.iter().any(|f| f.contains("404")));
         let completed: f64 = outcome.timeline.iter().map(|p| p.value).sum();
         assert_eq!(completed, 10.0);
+        // Each part keeps its own: the answers and failed checks in part 0, the 404s in 1.
+        let [good, missing] = &outcome.parts[..] else {
+            panic!("two parts expected");
+        };
+        assert_eq!(
+            (good.latency.count(), good.errors, good.failed_checks),
+            (5, 0, 5)
+        );
+        assert_eq!(
+            (
+                missing.latency.count(),
+                missing.errors,
+                missing.warmup_errors
+            ),
+            (0, 6, 1)
+        );
+        assert!(missing.failures.iter().all(|f| f.contains("404")));
+        let part_completed: f64 = missing.timeline.iter().map(|p| p.value).sum();
+        assert_eq!(part_completed, 5.0);
     }
 }

@@ -6,6 +6,7 @@
 //! would see them. Run them on a release build; debug timings are not benchmarks.
 
 pub mod assertions;
+mod background_ingest;
 pub mod command;
 pub mod compare;
 pub mod criteria;
@@ -14,7 +15,10 @@ pub mod environment;
 pub mod failover;
 pub mod fingerprint;
 pub mod load;
+pub mod mix;
+mod panics;
 pub mod plan;
+mod publish;
 pub mod record;
 pub mod runner;
 pub mod stats;

@@ -34,6 +34,10 @@ pub struct Plan {
     /// A fault scenario run after the tasks (`failover` for SV-3).
     #[serde(default)]
     pub scenario: Option<ScenarioSpec>,
+    /// Some tasks run again on a second environment in the same phase, as the reference a
+    /// criterion compares with (a standalone node beside the cluster).
+    #[serde(default)]
+    pub baseline: Option<BaselineSpec>,
     #[serde(default, rename = "task")]
     pub tasks: Vec<TaskSpec>,
     #[serde(default, rename = "criterion")]
@@ -125,6 +129,29 @@ fn default_embedding() -> String {
     "none".into()
 }
 
+/// A second environment of a phase. Its tasks are copies of the named plan tasks, recorded
+/// under `<category> (baseline)` so a criterion can name them in `baseline`; nothing else in
+/// the phase runs there. With `--target` nodes the runner cannot start it, and criteria that
+/// need it say "not judged".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSpec {
+    /// What it is, for the report ("standalone node").
+    pub label: String,
+    pub environment: EnvironmentSpec,
+    /// Names of the plan's tasks to run there.
+    pub tasks: Vec<String>,
+    /// Load only the dataset's extra topic there: the reference for "no degradation" of the
+    /// queries of data that was there before the big dataset came (SV-2c).
+    #[serde(default)]
+    pub only_extra_topic: bool,
+}
+
+/// The category a baseline copy of a task is recorded under.
+pub fn baseline_category(category: &str) -> String {
+    format!("{category} (baseline)")
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
@@ -138,13 +165,18 @@ pub struct ScenarioSpec {
 pub struct TaskSpec {
     pub name: String,
     pub category: String,
-    /// `search`, `sql`, `vector`, `hybrid` or `query`.
-    pub kind: String,
+    /// `search`, `sql`, `vector`, `hybrid` or `query`; absent when the task is a `mix`.
+    #[serde(default)]
+    pub kind: Option<String>,
     /// One request body, or several sent in turn (`bodies`).
     #[serde(default)]
     pub body: Option<Value>,
     #[serde(default)]
     pub bodies: Vec<Value>,
+    /// A mixed workload instead of `kind` and its bodies (k6's "60% text / 40% SQL"): the
+    /// parts' requests are interleaved in proportion to their weights (`bench::mix`).
+    #[serde(default)]
+    pub mix: Vec<MixPart>,
     /// Overrides of the scale's warm-up and iterations (`iterations` counts requests).
     #[serde(default)]
     pub warmup: Option<usize>,
@@ -162,8 +194,26 @@ pub struct TaskSpec {
     /// one task record per node; `spread`: requests rotate over every node (a load balancer).
     #[serde(default)]
     pub via: Option<String>,
+    /// Records per second written into the topic while the task runs (SV-3's "ingest during
+    /// queries"); the task then also asserts every acknowledged write is on every node.
+    #[serde(default)]
+    pub ingest_during: Option<f64>,
     #[serde(default, rename = "assert")]
     pub assertions: Vec<AssertionSpec>,
+}
+
+/// One part of a mixed task: its own kind, share of the requests and bodies. It gets its own
+/// task record under its own category, so criteria can judge a part alone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixPart {
+    /// `search`, `sql`, `vector`, `hybrid` or `query`.
+    pub kind: String,
+    /// Relative share of the requests: 60 and 40 is the same mix as 3 and 2.
+    pub weight: u64,
+    pub category: String,
+    /// Sent in turn, each part rotating through its own.
+    pub bodies: Vec<Value>,
 }
 
 /// What a task checks on its answers; a fast wrong answer fails the task.
@@ -280,15 +330,62 @@ impl Plan {
                 self.environment.embedding
             ));
         }
+        const KINDS: [&str; 5] = ["search", "sql", "vector", "hybrid", "query"];
         for task in &self.tasks {
-            if !["search", "sql", "vector", "hybrid", "query"].contains(&task.kind.as_str()) {
-                return bad(format!(
-                    "task {:?}: unknown kind {:?}",
-                    task.name, task.kind
-                ));
-            }
-            if task.body.is_some() != task.bodies.is_empty() {
-                return bad(format!("task {:?}: give body or bodies", task.name));
+            match (&task.kind, task.mix.is_empty()) {
+                (Some(_), false) => {
+                    return bad(format!("task {:?}: give kind or mix, not both", task.name));
+                }
+                (None, true) => {
+                    return bad(format!(
+                        "task {:?}: give kind (with body or bodies) or mix",
+                        task.name
+                    ));
+                }
+                (Some(kind), true) => {
+                    if !KINDS.contains(&kind.as_str()) {
+                        return bad(format!("task {:?}: unknown kind {kind:?}", task.name));
+                    }
+                    if task.body.is_some() != task.bodies.is_empty() {
+                        return bad(format!("task {:?}: give body or bodies", task.name));
+                    }
+                }
+                (None, false) => {
+                    if task.body.is_some() || !task.bodies.is_empty() {
+                        return bad(format!(
+                            "task {:?}: a mix carries its bodies in its parts",
+                            task.name
+                        ));
+                    }
+                    for part in &task.mix {
+                        let what = format!("task {:?}, mix part {:?}", task.name, part.category);
+                        if !KINDS.contains(&part.kind.as_str()) {
+                            return bad(format!("{what}: unknown kind {:?}", part.kind));
+                        }
+                        if part.weight == 0 {
+                            return bad(format!("{what}: weight must be a positive integer"));
+                        }
+                        if part.bodies.is_empty() {
+                            return bad(format!("{what}: give bodies"));
+                        }
+                        // Criteria find a part's record by its category alone.
+                        let same = task.mix.iter().filter(|p| p.category == part.category);
+                        if part.category == task.category || same.count() > 1 {
+                            return bad(format!("{what}: each part needs a category of its own"));
+                        }
+                    }
+                    // Both compare answers across a task's requests, which a mix of kinds
+                    // cannot: exact search has no SQL twin, node totals are one per record.
+                    if let Some(a) = task.assertions.iter().find(|a| {
+                        matches!(
+                            a,
+                            AssertionSpec::RecallAtLeast(_)
+                                | AssertionSpec::SameTotalOnEveryNode(_)
+                        )
+                    }) {
+                        return bad(format!("task {:?}: {a:?} cannot apply to a mix", task.name));
+                    }
+                }
             }
             let positive = |x: f64| x.is_finite() && x > 0.0;
             if task.clients == 0
@@ -297,6 +394,15 @@ impl Plan {
             {
                 return bad(format!(
                     "task {:?}: clients, target_rate and duration_secs must be positive",
+                    task.name
+                ));
+            }
+            if task
+                .ingest_during
+                .is_some_and(|r| !(r.is_finite() && r >= 1.0))
+            {
+                return bad(format!(
+                    "task {:?}: ingest_during is records per second, at least 1",
                     task.name
                 ));
             }
@@ -309,12 +415,27 @@ impl Plan {
                 ));
             }
         }
+        if let Some(baseline) = &self.baseline {
+            if let Some(missing) = baseline
+                .tasks
+                .iter()
+                .find(|name| !self.tasks.iter().any(|t| &t.name == *name))
+            {
+                return bad(format!("baseline names a task {missing:?} the plan lacks"));
+            }
+            if baseline.only_extra_topic && self.dataset.extra_topic.is_none() {
+                return bad("baseline.only_extra_topic needs dataset.extra_topic".into());
+            }
+            if baseline.environment.nodes == 0 {
+                return bad("baseline.environment.nodes must be at least 1".into());
+            }
+        }
         for c in &self.criteria {
             let categories_known = c
                 .categories
                 .iter()
                 .chain(&c.baseline)
-                .all(|cat| self.tasks.iter().any(|t| &t.category == cat));
+                .all(|cat| self.has_category(cat));
             if !categories_known {
                 return bad(format!(
                     "criterion {:?} names a category no task has",
@@ -350,6 +471,22 @@ impl Plan {
             }
         }
         Ok(())
+    }
+}
+
+impl Plan {
+    /// Whether a task records under `category`: a plan task, or a baseline copy of one.
+    fn has_category(&self, category: &str) -> bool {
+        self.tasks.iter().any(|t| {
+            // A mix records the whole under its category and each part under its own.
+            let mut own = std::iter::once(&t.category).chain(t.mix.iter().map(|p| &p.category));
+            own.any(|c| {
+                c == category
+                    || self.baseline.as_ref().is_some_and(|b| {
+                        b.tasks.contains(&t.name) && baseline_category(c) == category
+                    })
+            })
+        })
     }
 }
 

@@ -9,14 +9,17 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+mod environments;
+
+use super::background_ingest::{BackgroundIngest, count_marked};
 use super::environment::Environment;
-use super::plan::Plan;
-use super::record::{Measurement, PhaseRecord, RunRecord, SCHEMA};
+use super::panics::{PanicCount, panic_counts};
+use super::plan::{Plan, TaskSpec};
+use super::record::{PhaseRecord, RunRecord, SCHEMA};
 use super::task::{TaskContext, run_task};
 use super::telemetry::{Collector, SharedTelemetry};
-use super::{assertions, criteria, dataset, fingerprint};
+use super::{assertions, criteria, fingerprint};
 use crate::error::{Error, Result};
-use crate::telemetry::PANICS_METRIC;
 
 pub struct RunOptions {
     pub plans: Vec<Plan>,
@@ -146,6 +149,9 @@ pub async fn run(options: RunOptions) -> Result<RunRecord> {
     };
     record.save(&options.runs_dir)?;
     let _ = std::fs::remove_dir_all(&options.work_dir);
+    if !options.targets.is_empty() {
+        super::publish::publish_to_targets(&options.targets, &record).await;
+    }
     Ok(record)
 }
 
@@ -207,185 +213,32 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Phases `i..` that can share one environment and dataset with phase `i`.
-    fn sharing_with(&self, i: usize) -> &'a [Plan] {
-        let options: &'a RunOptions = self.options;
-        let plans = &options.plans;
-        let same = |a: &Plan, b: &Plan| {
-            a.environment.nodes == b.environment.nodes
-                && a.environment.partitions == b.environment.partitions
-                && a.environment.embedding == b.environment.embedding
-                && a.environment.provider_latency_ms == b.environment.provider_latency_ms
-                && a.environment.replication_factor == b.environment.replication_factor
-                && a.dataset.format == b.dataset.format
-                && a.dataset.topic == b.dataset.topic
-                && a.dataset.seed == b.dataset.seed
-                && a.scale
-                    .get(&self.options.scale)
-                    .map(|s| (s.lines, &s.source))
-                    == b.scale
-                        .get(&self.options.scale)
-                        .map(|s| (s.lines, &s.source))
-        };
-        // A fault scenario leaves a node freshly restarted and extra records behind: the
-        // phase after it starts on fresh nodes and data.
-        let end = (i..plans.len())
-            .find(|&j| !same(&plans[i], &plans[j]) || (j > i && plans[j - 1].scenario.is_some()))
-            .unwrap_or(plans.len());
-        &plans[i..end]
-    }
-
-    async fn ensure_environment(&mut self, i: usize) -> Result<()> {
-        let options = self.options;
-        let plan = &options.plans[i];
-        let group = self.sharing_with(i);
-        let vectors = group.iter().any(|p| p.dataset.vectors);
-        let extra_topic = group.iter().find_map(|p| p.dataset.extra_topic.clone());
-        let key = format!(
-            "{}/{}/{}/{}/vectors={}/extra={}",
-            plan.dataset.format,
-            plan.dataset.topic,
-            plan.scale(&self.options.scale)?.lines,
-            plan.dataset.seed,
-            vectors,
-            extra_topic.as_ref().map_or("", |e| e.topic.as_str()),
-        );
-        let reusable = self.env.as_ref().is_some_and(|env| {
-            env.suits(&plan.environment)
-                && (env.loaded.as_deref() == Some(key.as_str()) || env.spec.is_none())
-        });
-        if !reusable {
-            self.shutdown().await;
-            let env = if self.options.targets.is_empty() {
-                let work = self.options.work_dir.join(format!("phase-{i}"));
-                println!("  starting {} node(s)…", plan.environment.nodes);
-                Environment::start(&plan.environment, &work).await?
-            } else {
-                Environment::external(self.options.targets.clone())
-            };
-            if !self.record.environment.kind.contains(&env.kind) {
-                if !self.record.environment.kind.is_empty() {
-                    self.record.environment.kind.push_str(", then ");
-                }
-                self.record.environment.kind.push_str(&env.kind);
-            }
-            for target in &env.targets {
-                if !self.record.environment.targets.contains(target) {
-                    self.record.environment.targets.push(target.clone());
-                }
-            }
-            for note in &env.notes {
-                let note = format!("{}: {note}", plan.id);
-                if !self.record.environment.notes.contains(&note) {
-                    self.record.environment.notes.push(note);
-                }
-            }
-            self.collector = Some(Collector::start(
-                env.targets.clone(),
-                self.run_started,
-                self.telemetry.clone(),
-            ));
-            self.env = Some(env);
-        }
-        let env = self.env.as_mut().expect("environment started above");
-        if env.loaded.as_deref() != Some(key.as_str()) {
-            let scale = plan.scale(&options.scale)?;
-            let mut spec = plan.dataset.clone();
-            spec.vectors = vectors;
-            spec.extra_topic = extra_topic;
-            let loaded = dataset::load_dataset(
-                &env.targets[0],
-                &env.targets,
-                &dataset::DatasetPlan {
-                    spec: &spec,
-                    scale,
-                    vectors: spec.vectors,
-                    partitions: plan.environment.partitions,
-                    datasets_dir: &self.options.datasets_dir,
-                    work: &self.options.work_dir,
-                    progress: self.options.progress,
-                    reuse: self.options.reuse_data,
-                },
-            )
-            .await?;
-            env.loaded = Some(key);
-            self.record.phases[i].dataset = Some(loaded);
-            let others: Vec<&str> = group[1..].iter().map(|p| p.id.as_str()).collect();
-            if !others.is_empty() {
-                let note = format!(
-                    "{} shares its nodes and data with {}: loaded once{}{}",
-                    plan.id,
-                    others.join(", "),
-                    if vectors && !plan.dataset.vectors {
-                        " and embedded for the later phases (before the first query, so no embedding runs during it)"
-                    } else {
-                        ""
-                    },
-                    if spec_has_extra(group) {
-                        ", with the extra topic"
-                    } else {
-                        ""
-                    }
-                );
-                self.record.environment.notes.push(note);
-            }
-        } else {
-            self.record.phases[i].dataset = self.record.phases[..i]
-                .iter()
-                .rev()
-                .find_map(|p| p.dataset.clone());
-        }
-        Ok(())
-    }
-
     async fn phase(&mut self, i: usize) -> Result<()> {
-        self.ensure_environment(i).await?;
         let plan = &self.options.plans[i];
-        let scale = plan.scale(&self.options.scale)?;
-        let targets = self
-            .env
+        // A baseline needs nodes the runner starts; against --target nodes it is skipped and
+        // the criteria comparing with it say so.
+        let baseline = plan
+            .baseline
             .as_ref()
-            .map(|e| e.targets.clone())
-            .unwrap_or_default();
-        let loaded = self.record.phases[i]
-            .dataset
-            .as_ref()
-            .map_or(0, |d| d.records_loaded);
-        let client = super::http_client();
-        let placeholders = placeholders(&client, &targets[0], plan).await?;
-        let ctx = TaskContext {
-            client: &client,
-            topic: &plan.dataset.topic,
-            scale,
-            loaded,
-            placeholders: &placeholders,
+            .filter(|_| self.options.targets.is_empty());
+        // Run it first when the running nodes already are it (SV-4 after SV-3's standalone
+        // node), so the same data is not loaded twice; otherwise after the phase's own tasks.
+        let baseline_first = match baseline {
+            Some(b) => self.reusable(i, &b.environment, b.only_extra_topic)?,
+            None => false,
         };
-        for spec in &plan.tasks {
-            let via = spec.via.as_deref().unwrap_or("first");
-            let runs: Vec<(String, Vec<String>)> = match via {
-                "all" => targets
-                    .iter()
-                    .enumerate()
-                    .map(|(n, t)| (format!("{} @ node {}", spec.name, n + 1), vec![t.clone()]))
-                    .collect(),
-                "spread" => vec![(spec.name.clone(), targets.clone())],
-                _ => vec![(spec.name.clone(), vec![targets[0].clone()])],
-            };
-            let mut per_node = Vec::new();
-            for (name, task_targets) in runs {
-                let (record, answers) = run_task(&ctx, spec, name, &task_targets).await;
-                print_task(&record);
-                per_node.push(answers.into_iter().flatten().next());
-                self.record.phases[i].tasks.push(record);
-                self.save();
-            }
-            if spec
-                .assertions
-                .contains(&super::plan::AssertionSpec::SameTotalOnEveryNode(true))
-            {
-                self.same_total(i, spec, &per_node);
-            }
+        let mut panics_seen = Vec::new();
+        if let Some(b) = baseline.filter(|_| baseline_first) {
+            panics_seen.push(self.baseline(i, b).await?);
         }
+        let client = super::http_client();
+        let before = self
+            .ensure_counting_panics(i, &plan.environment, None)
+            .await?;
+        let scale = plan.scale(&self.options.scale)?;
+        let targets = self.targets();
+        let tasks: Vec<TaskSpec> = plan.tasks.clone();
+        self.run_tasks(i, &tasks).await?;
         if let Some(scenario) = &plan.scenario {
             let kills = scale.kills;
             let run_started = self.run_started;
@@ -405,18 +258,37 @@ impl<'a> Runner<'a> {
             phase.events.extend(outcome.events);
             phase.measurements.extend(outcome.measurements);
         }
-        if let Some(m) = panics(&client, &targets).await {
-            self.record.phases[i].measurements.push(m);
-        }
+        panics_seen.push(PanicCount::between(
+            "",
+            before,
+            panic_counts(&client, &targets).await,
+        ));
         let one_host = self
             .env
             .as_ref()
             .is_some_and(|e| e.kind.starts_with("local cluster"));
+        if let Some(b) = baseline.filter(|_| !baseline_first) {
+            panics_seen.push(self.baseline(i, b).await?);
+        }
+        if let Some(m) = PanicCount::measurement(&panics_seen) {
+            self.record.phases[i].measurements.push(m);
+        }
+        let external_targets = !self.options.targets.is_empty();
         let phase = &mut self.record.phases[i];
         phase.criteria = plan
             .criteria
             .iter()
-            .map(|c| criteria::judge(c, &phase.tasks, &phase.measurements, one_host))
+            .map(|c| {
+                let mut result = criteria::judge(c, &phase.tasks, &phase.measurements, one_host);
+                if external_targets && plan.baseline.is_some() && !c.baseline.is_empty() {
+                    result.detail = format!(
+                        "{}; the baseline ({}) is started by the runner, which --target runs skip",
+                        result.detail,
+                        plan.baseline.as_ref().map_or("", |b| b.label.as_str())
+                    );
+                }
+                result
+            })
             .collect();
         for c in &phase.criteria {
             let verdict = match (c.judged, c.passed) {
@@ -426,6 +298,81 @@ impl<'a> Runner<'a> {
             };
             let value = c.value.map_or("—".into(), |v| format!("{v:.2} {}", c.unit));
             println!("  [{verdict:^10}] {} — {value}; {}", c.name, c.detail);
+        }
+        Ok(())
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.env
+            .as_ref()
+            .map(|e| e.targets.clone())
+            .unwrap_or_default()
+    }
+
+    /// Runs `tasks` on the current environment and records them in phase `i`.
+    async fn run_tasks(&mut self, i: usize, tasks: &[TaskSpec]) -> Result<()> {
+        let plan = &self.options.plans[i];
+        let scale = plan.scale(&self.options.scale)?;
+        let targets = self.targets();
+        let loaded = self.record.phases[i]
+            .dataset
+            .as_ref()
+            .map_or(0, |d| d.records_loaded);
+        let client = super::http_client();
+        let placeholders = placeholders(&client, &targets[0], plan).await?;
+        let ctx = TaskContext {
+            client: &client,
+            topic: &plan.dataset.topic,
+            scale,
+            loaded,
+            placeholders: &placeholders,
+        };
+        for spec in tasks {
+            let via = spec.via.as_deref().unwrap_or("first");
+            let runs: Vec<(String, Vec<String>)> = match via {
+                "all" => targets
+                    .iter()
+                    .enumerate()
+                    .map(|(n, t)| (format!("{} @ node {}", spec.name, n + 1), vec![t.clone()]))
+                    .collect(),
+                "spread" => vec![(spec.name.clone(), targets.clone())],
+                _ => vec![(spec.name.clone(), vec![targets[0].clone()])],
+            };
+            let mut per_node = Vec::new();
+            for (name, task_targets) in runs {
+                let ingest = match spec.ingest_during {
+                    Some(rate) => {
+                        let before = count_marked(&client, &targets[0], &plan.dataset.topic)
+                            .await
+                            .unwrap_or(0);
+                        Some(BackgroundIngest::start(
+                            &client,
+                            &targets,
+                            &plan.dataset.topic,
+                            rate,
+                            before,
+                        ))
+                    }
+                    None => None,
+                };
+                let (mut records, answers) = run_task(&ctx, spec, name, &task_targets).await;
+                if let Some(ingest) = ingest {
+                    let (held, _) = ingest.finish(&client).await;
+                    let whole = &mut records[0];
+                    whole.passed &= held.passed;
+                    whole.assertions.push(held);
+                }
+                records.iter().for_each(print_task);
+                per_node.push(answers.into_iter().flatten().next());
+                self.record.phases[i].tasks.extend(records);
+                self.save();
+            }
+            if spec
+                .assertions
+                .contains(&super::plan::AssertionSpec::SameTotalOnEveryNode(true))
+            {
+                self.same_total(i, spec, &per_node);
+            }
         }
         Ok(())
     }
@@ -465,32 +412,6 @@ impl<'a> Runner<'a> {
             env.stop().await;
         }
     }
-}
-
-/// `panics`: the nodes' `sv_panics_total`, summed. The counter runs from each node's start, so
-/// phases sharing nodes see the earlier phases' panics too, and a node restarted by a fault
-/// scenario starts again from 0. `None` when a node does not expose it (an older build).
-async fn panics(client: &reqwest::Client, targets: &[String]) -> Option<Measurement> {
-    let mut total = 0.0;
-    for target in targets {
-        let text = super::get(client, &format!("{target}/metrics"))
-            .await
-            .ok()?;
-        total += super::metric_samples_sum(&text, PANICS_METRIC)?;
-    }
-    Some(Measurement {
-        name: "panics".into(),
-        value: total,
-        unit: "count".into(),
-        detail: format!(
-            "{PANICS_METRIC} summed over {} node(s) since they started",
-            targets.len()
-        ),
-    })
-}
-
-fn spec_has_extra(group: &[Plan]) -> bool {
-    group.iter().any(|p| p.dataset.extra_topic.is_some())
 }
 
 /// `{MID_TIMESTAMP}`: the mean timestamp of the topic, so a time-range query selects about

@@ -1,12 +1,14 @@
 //! Runs one task of a plan against the environment's nodes: builds its request cycle, drives
-//! it with the task's load shape, checks the answers and turns it all into a task record.
+//! it with the task's load shape, checks the answers and turns it all into a task record
+//! (plus one per part for a mixed task, `bench::mix`).
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::assertions::{self, AnswerChecks};
-use super::load::{LoadShape, Measure, Request, drive};
+use super::load::{LoadShape, Measure, Request, Slot, drive};
+use super::mix::{self, Part};
 use super::plan::{AssertionSpec, Scale, TaskSpec};
 use super::record::{AssertionResult, TaskRecord};
 
@@ -20,25 +22,34 @@ pub struct TaskContext<'a> {
     pub placeholders: &'a [(String, String)],
 }
 
-/// Runs `spec` through `targets` (all of them for `via = "spread"`) and returns its record
-/// and one answer per request of the cycle.
+/// Runs `spec` through `targets` (all of them for `via = "spread"`) and returns its records
+/// and one answer per request of the cycle. The first record is the whole task; a mixed task
+/// adds one per part, in the plan's order.
 pub async fn run_task(
     ctx: &TaskContext<'_>,
     spec: &TaskSpec,
     name: String,
     targets: &[String],
-) -> (TaskRecord, Vec<Option<Value>>) {
-    let bodies: Vec<Value> = spec
-        .bodies()
-        .iter()
-        .map(|b| fill(b, ctx.placeholders))
+) -> (Vec<TaskRecord>, Vec<Option<Value>>) {
+    let mixed = !spec.mix.is_empty();
+    let parts: Vec<Part> = mix::parts(spec)
+        .into_iter()
+        .map(|mut p| {
+            p.bodies = p.bodies.iter().map(|b| fill(b, ctx.placeholders)).collect();
+            p
+        })
         .collect();
-    let cycle: Vec<Request> = targets
+    let order = mix::schedule(&parts);
+    let cycle: Vec<Slot> = targets
         .iter()
         .flat_map(|target| {
-            bodies.iter().map(move |body| Request {
-                url: endpoint(target, &spec.kind, ctx.topic),
-                body: body.clone(),
+            let parts = &parts;
+            order.iter().map(move |&(part, body)| Slot {
+                part,
+                request: Request {
+                    url: endpoint(target, &parts[part].kind, ctx.topic),
+                    body: parts[part].bodies[body].clone(),
+                },
             })
         })
         .collect();
@@ -59,7 +70,14 @@ pub async fn run_task(
     };
     let metrics_before = metric_snapshots(ctx.client, &spec.assertions, &targets[0]).await;
     let checks = AnswerChecks::new(&spec.assertions, ctx.loaded);
-    let outcome = drive(ctx.client, &cycle, &shape, checks.as_check()).await;
+    // A mix checks every answer for the whole and again for its part's own record.
+    let part_checks: Vec<_> = parts
+        .iter()
+        .filter(|_| mixed)
+        .map(|_| AnswerChecks::new(&spec.assertions, ctx.loaded))
+        .collect();
+    let answer_checks = mix::answer_checks(&checks, &part_checks);
+    let outcome = drive(ctx.client, &cycle, &shape, &answer_checks).await;
     let mut results = checks.results();
     for assertion in &spec.assertions {
         match assertion {
@@ -113,21 +131,22 @@ pub async fn run_task(
     let record = TaskRecord {
         name,
         category: spec.category.clone(),
-        kind: spec.kind.clone(),
-        request: if bodies.len() == 1 {
-            bodies[0].clone()
+        kind: if mixed {
+            mix::MIX_KIND.into()
         } else {
-            Value::Array(bodies.clone())
+            parts[0].kind.clone()
+        },
+        request: match (mixed, &parts[0].bodies[..]) {
+            (true, _) => mix::describe(&parts),
+            (false, [one]) => one.clone(),
+            (false, many) => Value::Array(many.to_vec()),
         },
         clients: spec.clients,
         target_rate: spec.target_rate,
         warmup: warmup as usize,
         samples,
         errors: outcome.errors,
-        // Over the measured requests: warm-up successes are not counted, so neither are its
-        // errors (they still fail the task above).
-        error_rate: (outcome.errors - outcome.warmup_errors) as f64
-            / (samples + outcome.errors - outcome.warmup_errors).max(1) as f64,
+        error_rate: mix::error_rate(outcome.errors, outcome.warmup_errors, samples),
         throughput: samples as f64 / secs,
         duration_secs: secs,
         latency_ms: outcome.latency.summary(),
@@ -142,7 +161,23 @@ pub async fn run_task(
             .next()
             .map(|a| a.to_string().chars().take(2000).collect()),
     };
-    (record, outcome.answers)
+    let total_weight: u64 = parts.iter().map(|p| p.weight).sum();
+    let mut records = vec![record];
+    for (i, (part, checks)) in parts.iter().zip(&part_checks).enumerate() {
+        let sample = cycle
+            .iter()
+            .zip(&outcome.answers)
+            .find_map(|(slot, answer)| answer.as_ref().filter(|_| slot.part == i));
+        records.push(mix::part_record(
+            &records[0],
+            part,
+            part.weight as f64 / total_weight as f64,
+            &outcome.parts[i],
+            checks.results(),
+            sample,
+        ));
+    }
+    (records, outcome.answers)
 }
 
 fn endpoint(target: &str, kind: &str, topic: &str) -> String {
@@ -202,13 +237,13 @@ async fn metric_value(client: &reqwest::Client, target: &str, metric: &str) -> O
 /// Sends each request of the cycle again with `"exact": true` and compares the top-k.
 async fn recall(
     client: &reqwest::Client,
-    cycle: &[Request],
+    cycle: &[Slot],
     answers: &[Option<Value>],
     threshold: f64,
 ) -> AssertionResult {
     let mut recalls = Vec::new();
     let mut problems = Vec::new();
-    for (request, answer) in cycle.iter().zip(answers) {
+    for (Slot { request, .. }, answer) in cycle.iter().zip(answers) {
         let Some(answer) = answer else {
             problems.push(format!("no answer to {}", request.body));
             continue;
@@ -258,7 +293,10 @@ mod tests {
             loaded: 0,
             placeholders: &[],
         };
-        let (record, _) = run_task(&ctx, &spec, "sql".into(), &[base]).await;
+        let (records, _) = run_task(&ctx, &spec, "sql".into(), &[base]).await;
+        let [record] = &records[..] else {
+            panic!("a plain task has one record: {records:?}");
+        };
         assert!(!record.passed, "{:?}", record.assertions);
         let failed = &record.assertions[0];
         assert!(failed.name.contains("target rate 200"), "{failed:?}");

@@ -31,6 +31,11 @@ impl LocalNode {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.api)
     }
+
+    /// The raft port's URL, where the token-protected `/internal/...` routes are.
+    pub fn internal_url(&self) -> String {
+        format!("http://{}", self.raft)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +81,15 @@ pub fn random_token() -> Result<String> {
 }
 
 impl LocalCluster {
+    /// `(internal URL, cluster token)` of every node, running or not, for
+    /// `report::publish::publish_run`.
+    pub fn internal_targets(&self) -> Vec<(String, String)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.internal_url(), self.token.clone()))
+            .collect()
+    }
+
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(STATE_FILE);
         let bytes = std::fs::read(&path).map_err(|e| {

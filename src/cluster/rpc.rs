@@ -1,7 +1,8 @@
 //! The raft port: raft RPCs from peers, and the internal calls a node makes on another (a write
 //! forwarded to the partition leader, a metadata command forwarded to the metadata leader,
 //! the raft state shown by `cluster status`, the counts a follower checks its freshness
-//! against). Every request must carry the cluster token.
+//! against), and the run records the harness publishes for the node's report. Every request
+//! must carry the cluster token.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,7 @@ pub fn app(node: Arc<Node>, reads: Router) -> Router {
         .route("/internal/status", get(status))
         .route("/internal/marks", get(marks))
         .route("/internal/membership", post(membership))
+        .route("/internal/runs/{id}", put(crate::report::receive::put_run))
         .with_state(node.clone())
         .merge(reads)
         .layer(DefaultBodyLimit::max(MAX_RAFT_BODY))

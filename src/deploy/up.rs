@@ -163,14 +163,16 @@ pub async fn run(options: UpOptions) -> Result<()> {
     for (i, host) in hosts.iter().enumerate() {
         println!("  node {}: http://{}", i + 1, address(host, ports.api));
     }
-    // The report is served from where the runs are recorded, not by the nodes.
+    // Runs are recorded where `bench run` runs; with the cluster token it also stores each
+    // one on every node, whose API serves them under /report/.
     let targets: Vec<String> = hosts
         .iter()
         .map(|h| format!("--target http://{}", address(h, ports.api)))
         .collect();
     println!(
-        "  next, on this machine: `sv-appliance bench run SV-2a {}`, then `sv-appliance report` (http://127.0.0.1:8080)",
-        targets.join(" ")
+        "  next, on this machine: `SV_CLUSTER_TOKEN=<token from a node's /etc/sv-appliance/node.toml> sv-appliance bench run SV-2a {}`; the verdict is then at http://{}/report/ (and `sv-appliance report` serves this machine's runs on http://127.0.0.1:8080)",
+        targets.join(" "),
+        address(&hosts[0], ports.api)
     );
     Ok(())
 }

@@ -6,9 +6,10 @@ use std::fmt::Write;
 use super::html::{esc, num, opt, page, status_badge, timestamp, url_segment, verdict};
 use crate::bench::record::{CriterionResult, PhaseRecord, RunRecord, TaskRecord};
 
-pub fn render(a: &RunRecord, b: &RunRecord) -> String {
+/// `base`: where the report is mounted (see `html::normalise_base`).
+pub fn render(a: &RunRecord, b: &RunRecord, base: &str) -> String {
     let mut body = String::from("<h1>Compare runs</h1>");
-    facts(&mut body, a, b);
+    facts(&mut body, a, b, base);
     if a.version.build == "debug" || b.version.build == "debug" {
         body.push_str(r#"<p class="warning"><strong>Debug build.</strong> At least one of these runs used an unoptimised binary: its timings are not benchmarks.</p>"#);
     }
@@ -29,16 +30,17 @@ pub fn render(a: &RunRecord, b: &RunRecord) -> String {
         tasks(&mut body, phase_a, phase_b);
         body.push_str("</section>");
     }
-    page(&format!("{} vs {}", a.id, b.id), None, &body)
+    page(base, &format!("{} vs {}", a.id, b.id), None, &body)
 }
 
-fn facts(out: &mut String, a: &RunRecord, b: &RunRecord) {
+fn facts(out: &mut String, a: &RunRecord, b: &RunRecord, base: &str) {
     out.push_str(
         r#"<table class="facts-side"><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>"#,
     );
     let link = |r: &RunRecord| {
         format!(
-            r#"<a href="/runs/{}">{}</a>"#,
+            r#"<a href="{}/runs/{}">{}</a>"#,
+            esc(base),
             url_segment(&r.id),
             esc(&r.id)
         )

@@ -50,9 +50,10 @@ pub struct Live<'a> {
     pub etag: &'a str,
 }
 
-/// The whole document around a page body: stylesheet and script from `/assets`, nothing from
-/// elsewhere (the Content-Security-Policy header enforces that).
-pub fn page(title: &str, live: Option<Live>, body: &str) -> String {
+/// The whole document around a page body: stylesheet and script from `{base}/assets`, nothing
+/// from elsewhere (the Content-Security-Policy header enforces that). `base` is where the
+/// report is mounted: empty for `sv-appliance report`, `/report` on a node's API.
+pub fn page(base: &str, title: &str, live: Option<Live>, body: &str) -> String {
     let live_attrs = live.map_or_else(String::new, |l| {
         format!(r#" data-poll="{}" data-etag="{}""#, esc(l.url), esc(l.etag))
     });
@@ -61,16 +62,30 @@ pub fn page(title: &str, live: Option<Live>, body: &str) -> String {
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · sv-appliance report</title>
-<link rel="stylesheet" href="/assets/report.css">
-<script src="/assets/report.js" defer></script>
+<link rel="stylesheet" href="{base}/assets/report.css">
+<script src="{base}/assets/report.js" defer></script>
 </head><body{live_attrs}>
-<header class="top"><a href="/">sv-appliance runs</a></header>
+<header class="top"><a href="{base}/">sv-appliance runs</a></header>
 <main>
 {body}
 </main></body></html>
 "#,
         title = esc(title),
+        base = esc(base),
     )
+}
+
+/// The prefix the report's links start with: `""` at the root, else `/a/b` (leading slash,
+/// none trailing), so `{base}/runs/x` is an absolute path either way. Absolute rather than
+/// relative links, because `/report` and `/report/` (or `/runs/x`) would resolve relative ones
+/// differently, and `<base href>` is ruled out by the CSP's `base-uri 'none'`.
+pub fn normalise_base(base: &str) -> String {
+    let trimmed = base.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
 }
 
 /// A coloured badge for a run or phase status; unknown statuses get a neutral one.
@@ -174,6 +189,7 @@ mod tests {
     #[test]
     fn page_escapes_its_title_and_live_attributes() {
         let html = page(
+            "",
             "<b>",
             Some(Live {
                 url: "/api/runs/a\"b",
@@ -184,6 +200,30 @@ mod tests {
         assert!(html.contains("<title>&lt;b&gt; ·"));
         assert!(html.contains(r#"data-poll="/api/runs/a&quot;b" data-etag="&quot;x&quot;""#));
         assert!(html.contains("<p>body</p>"));
+    }
+
+    #[test]
+    fn page_links_follow_the_mount_point() {
+        let root = page("", "t", None, "");
+        assert!(root.contains(r#"href="/assets/report.css""#));
+        assert!(root.contains(r#"src="/assets/report.js""#));
+        assert!(root.contains(r#"<a href="/">sv-appliance runs</a>"#));
+        let nested = page("/report", "t", None, "");
+        assert!(nested.contains(r#"href="/report/assets/report.css""#));
+        assert!(nested.contains(r#"src="/report/assets/report.js""#));
+        assert!(nested.contains(r#"<a href="/report/">sv-appliance runs</a>"#));
+        assert!(
+            !nested.contains(r#""/assets"#),
+            "no link escapes the prefix"
+        );
+        for (given, want) in [
+            ("", ""),
+            ("/", ""),
+            ("report", "/report"),
+            ("/a/b/", "/a/b"),
+        ] {
+            assert_eq!(normalise_base(given), want, "{given:?}");
+        }
     }
 
     #[test]

@@ -8,13 +8,22 @@ use super::html::{Live, duration, esc, page, status_badge, timestamp, url_segmen
 use super::store;
 use crate::bench::record::RunRecord;
 
-/// `preselect_b`: the run a "compare…" link came from; it becomes B and the next older run A.
+/// What the list says about where runs come from when there are none: `sv-appliance report`
+/// and a node fill their directories differently.
+pub const EMPTY_LOCAL: &str = "Each benchmark run writes one JSON file into this directory (<code>--runs-dir</code> or <code>SV_RUNS_DIR</code> chooses it).";
+pub const EMPTY_NODE: &str = "A benchmark run stores its record here through <code>PUT /internal/runs/{id}</code> on the raft port (<code>report.runs_dir</code> or <code>SV_REPORT_RUNS_DIR</code> chooses the directory).";
+
+/// The page, mounted at `base` (see `html::normalise_base`); `empty_hint` is one of the
+/// `EMPTY_*` texts (HTML). `preselect_b`: the run a "compare…" link came from; it becomes B and
+/// the next older run A.
 pub fn render(
     runs: &[RunRecord],
     problems: &[String],
     dir: &Path,
     live: Option<Live>,
     preselect_b: Option<&str>,
+    base: &str,
+    empty_hint: &str,
 ) -> String {
     let mut body = String::new();
     let _ = write!(
@@ -29,9 +38,9 @@ pub fn render(
         }
     );
     if runs.is_empty() {
-        body.push_str(r#"<p class="empty">No runs yet. Each benchmark run writes one JSON file into this directory (<code>--runs-dir</code> or <code>SV_RUNS_DIR</code> chooses it).</p>"#);
+        let _ = write!(body, r#"<p class="empty">No runs yet. {empty_hint}</p>"#);
     } else {
-        table(&mut body, runs, preselect_b);
+        table(&mut body, runs, preselect_b, base);
     }
     if !problems.is_empty() {
         body.push_str(r#"<section class="problems"><h2>Files that could not be read</h2><ul>"#);
@@ -45,10 +54,11 @@ pub fn render(
         }
         body.push_str("</ul></section>");
     }
-    page("runs", live, &body)
+    page(base, "runs", live, &body)
 }
 
-fn table(out: &mut String, runs: &[RunRecord], preselect_b: Option<&str>) {
+fn table(out: &mut String, runs: &[RunRecord], preselect_b: Option<&str>, base: &str) {
+    let base = esc(base);
     let b = preselect_b
         .and_then(|id| runs.iter().position(|r| r.id == id))
         .unwrap_or(0);
@@ -60,7 +70,7 @@ fn table(out: &mut String, runs: &[RunRecord], preselect_b: Option<&str>) {
     };
     let comparable = runs.len() >= 2;
     if comparable {
-        out.push_str(r#"<form method="get" action="/compare">"#);
+        let _ = write!(out, r#"<form method="get" action="{base}/compare">"#);
     }
     let _ = write!(
         out,
@@ -97,7 +107,7 @@ fn table(out: &mut String, runs: &[RunRecord], preselect_b: Option<&str>) {
         };
         let _ = write!(
             out,
-            r#"<td><a href="/runs/{}">{id}</a></td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td class="num">{took}</td><td>{}</td><td>{build}</td><td class="num">{}/{}</td></tr>"#,
+            r#"<td><a href="{base}/runs/{}">{id}</a></td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td class="num">{took}</td><td>{}</td><td>{build}</td><td class="num">{}/{}</td></tr>"#,
             url_segment(&run.id),
             esc(&run.label),
             esc(&run.scale),

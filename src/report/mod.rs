@@ -1,6 +1,7 @@
 //! The benchmark report: a small web server over the runs directory that shows each run record
 //! (`bench::record`) as a page with tables and SVG charts, compares two runs, and exports CSV
-//! and JSON. It only reads the directory; the harness writes it.
+//! and JSON. The pages only read the directory; the harness writes it (directly, or on a node
+//! through `PUT /internal/runs/{id}`, see `receive`).
 //!
 //! Routes:
 //! - `GET /`: the runs, newest first, with a form to compare two.
@@ -10,12 +11,17 @@
 //! - `GET /assets/...`: the stylesheet and script, compiled into the binary.
 //!
 //! HTML routes answer errors with an HTML page, the others with `{"error": ...}`.
+//!
+//! `sv-appliance report` (and `demo`) serve these routes at `/`; every node serves them under
+//! [`NODE_PREFIX`] on its API, over the runs the harness publishes to it (`publish`, `receive`).
 
 mod charts;
 mod compare_page;
 mod export;
 mod html;
 mod list_page;
+pub mod publish;
+pub mod receive;
 mod run_page;
 mod store;
 mod svg;
@@ -24,9 +30,9 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -44,10 +50,37 @@ struct Assets;
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-type RunsDir = Arc<PathBuf>;
+/// Where a node's API serves the report.
+pub const NODE_PREFIX: &str = "/report";
 
-/// The report's routes over `runs_dir`.
+/// What every handler gets: the runs and where the pages' links must point.
+struct Mount {
+    dir: PathBuf,
+    /// `""` at the root, else the prefix the router is nested under (`html::normalise_base`).
+    base: String,
+    /// What the list says when there are no runs (`list_page::EMPTY_*`).
+    empty_hint: &'static str,
+}
+
+type Shared = Arc<Mount>;
+
+/// The report's routes over `runs_dir`, at the root of a server (`sv-appliance report`).
 pub fn router(runs_dir: PathBuf) -> Router {
+    mounted(runs_dir, "", list_page::EMPTY_LOCAL)
+}
+
+/// The report's routes for a node's API, to be nested under [`NODE_PREFIX`]: the links in the
+/// pages carry the prefix.
+pub fn node_router(runs_dir: PathBuf) -> Router {
+    mounted(runs_dir, NODE_PREFIX, list_page::EMPTY_NODE)
+}
+
+fn mounted(dir: PathBuf, base: &str, empty_hint: &'static str) -> Router {
+    let mount = Mount {
+        dir,
+        base: html::normalise_base(base),
+        empty_hint,
+    };
     Router::new()
         .route("/", get(list))
         .route("/runs/{file}", get(run_file))
@@ -56,7 +89,7 @@ pub fn router(runs_dir: PathBuf) -> Router {
         .route("/api/runs/{id}", get(api_run))
         .route("/assets/{*path}", get(asset))
         .fallback(not_found)
-        .with_state(Arc::new(runs_dir))
+        .with_state(Arc::new(mount))
 }
 
 /// Serves the report on `listen` until Ctrl-C or SIGTERM.
@@ -98,27 +131,35 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// An error on an HTML route: the same status as the JSON error, as a page a person can read.
-struct HtmlError(Error);
+/// An error on an HTML route: the same status as the JSON error, as a page a person can read
+/// (its links need the mount point, hence `base`).
+struct HtmlError {
+    error: Error,
+    base: String,
+}
 
-impl From<Error> for HtmlError {
-    fn from(e: Error) -> Self {
-        HtmlError(e)
+impl HtmlError {
+    fn at(mount: &Mount) -> impl FnOnce(Error) -> HtmlError + '_ {
+        move |error| HtmlError {
+            error,
+            base: mount.base.clone(),
+        }
     }
 }
 
 impl IntoResponse for HtmlError {
     fn into_response(self) -> Response {
-        let status = self.0.status_code();
+        let status = self.error.status_code();
         if status.is_server_error() {
-            tracing::error!(error = %self.0, "report request failed");
+            tracing::error!(error = %self.error, "report request failed");
         }
         let body = format!(
-            r#"<h1>{}</h1><p class="error">{}</p><p><a href="/">All runs</a></p>"#,
+            r#"<h1>{}</h1><p class="error">{}</p><p><a href="{}/">All runs</a></p>"#,
             status,
-            esc(&self.0.to_string())
+            esc(&self.error.to_string()),
+            esc(&self.base),
         );
-        let mut response = html_response(page("error", None, &body));
+        let mut response = html_response(page(&self.base, "error", None, &body));
         *response.status_mut() = status;
         response
     }
@@ -175,17 +216,29 @@ struct ListQuery {
 }
 
 async fn list(
-    State(dir): State<RunsDir>,
+    State(mount): State<Shared>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, HtmlError> {
-    let (runs, problems) = store::list(&dir).await?;
-    let etag = store::etag(&list_json(&runs, &problems)?);
+    let (runs, problems) = store::list(&mount.dir)
+        .await
+        .map_err(HtmlError::at(&mount))?;
+    let json = list_json(&runs, &problems).map_err(HtmlError::at(&mount))?;
+    let etag = store::etag(&json);
     // The list reloads itself only while something is going; finished runs do not change.
+    let api = format!("{}/api/runs", mount.base);
     let live = runs.iter().any(|r| r.status == "running").then_some(Live {
-        url: "/api/runs",
+        url: &api,
         etag: &etag,
     });
-    let body = list_page::render(&runs, &problems, &dir, live, query.b.as_deref());
+    let body = list_page::render(
+        &runs,
+        &problems,
+        &mount.dir,
+        live,
+        query.b.as_deref(),
+        &mount.base,
+        mount.empty_hint,
+    );
     Ok(html_response(body))
 }
 
@@ -195,35 +248,37 @@ fn list_json(runs: &[crate::bench::record::RunRecord], problems: &[String]) -> R
         .map_err(Error::internal)
 }
 
-async fn api_list(State(dir): State<RunsDir>, headers: HeaderMap) -> Result<Response> {
-    let (runs, problems) = store::list(&dir).await?;
+async fn api_list(State(mount): State<Shared>, headers: HeaderMap) -> Result<Response> {
+    let (runs, problems) = store::list(&mount.dir).await?;
     Ok(json_with_etag(&headers, list_json(&runs, &problems)?))
 }
 
 async fn api_run(
-    State(dir): State<RunsDir>,
+    State(mount): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let run = store::load(&dir, &id).await?;
+    let run = store::load(&mount.dir, &id).await?;
     Ok(json_with_etag(&headers, store::record_json(&run)?))
 }
 
 /// `/runs/{id}`, `/runs/{id}.csv` and `/runs/{id}.json` share one segment, so the suffix
 /// picks the representation.
-async fn run_file(State(dir): State<RunsDir>, Path(file): Path<String>) -> Response {
+async fn run_file(State(mount): State<Shared>, Path(file): Path<String>) -> Response {
     if let Some(id) = file.strip_suffix(".csv") {
-        return download(&dir, id, "csv").await.into_response();
+        return download(&mount.dir, id, "csv").await.into_response();
     }
     if let Some(id) = file.strip_suffix(".json") {
-        return download(&dir, id, "json").await.into_response();
+        return download(&mount.dir, id, "json").await.into_response();
     }
-    match store::load(&dir, &file).await {
-        Ok(run) => match store::record_json(&run) {
-            Ok(json) => html_response(run_page::render(&run, &store::etag(&json))),
-            Err(e) => HtmlError(e).into_response(),
-        },
-        Err(e) => HtmlError(e).into_response(),
+    let rendered = async {
+        let run = store::load(&mount.dir, &file).await?;
+        let json = store::record_json(&run)?;
+        Ok::<_, Error>(run_page::render(&run, &store::etag(&json), &mount.base))
+    };
+    match rendered.await {
+        Ok(body) => html_response(body),
+        Err(e) => HtmlError::at(&mount)(e).into_response(),
     }
 }
 
@@ -268,17 +323,18 @@ struct CompareQuery {
 }
 
 async fn compare(
-    State(dir): State<RunsDir>,
+    State(mount): State<Shared>,
     Query(query): Query<CompareQuery>,
 ) -> Result<Response, HtmlError> {
     let (Some(a), Some(b)) = (query.a, query.b) else {
-        return Err(Error::bad_request(
-            "compare needs two runs: /compare?a=ID&b=ID (pick them on the list of runs)",
-        )
-        .into());
+        return Err(HtmlError::at(&mount)(Error::bad_request(format!(
+            "compare needs two runs: {}/compare?a=ID&b=ID (pick them on the list of runs)",
+            mount.base
+        ))));
     };
-    let (a, b) = tokio::try_join!(store::load(&dir, &a), store::load(&dir, &b))?;
-    Ok(html_response(compare_page::render(&a, &b)))
+    let (a, b) = tokio::try_join!(store::load(&mount.dir, &a), store::load(&mount.dir, &b))
+        .map_err(HtmlError::at(&mount))?;
+    Ok(html_response(compare_page::render(&a, &b, &mount.base)))
 }
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response> {
@@ -311,6 +367,7 @@ async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response>
         .into_response())
 }
 
-async fn not_found(uri: Uri) -> HtmlError {
-    HtmlError(Error::NotFound(format!("no page at {}", uri.path())))
+async fn not_found(State(mount): State<Shared>, OriginalUri(uri): OriginalUri) -> HtmlError {
+    // The original URI: nested, the request's own has lost the prefix.
+    HtmlError::at(&mount)(Error::NotFound(format!("no page at {}", uri.path())))
 }

@@ -12,10 +12,11 @@ use super::html::{
 use super::store;
 use crate::bench::record::{PhaseRecord, RunRecord, TaskRecord};
 
-/// The whole page; `etag` is the record's, so a live page can tell when to reload.
-pub fn render(run: &RunRecord, etag: &str) -> String {
+/// The whole page, mounted at `base` (see `html::normalise_base`); `etag` is the record's, so
+/// a live page can tell when to reload.
+pub fn render(run: &RunRecord, etag: &str, base: &str) -> String {
     let mut body = String::new();
-    header(&mut body, run);
+    header(&mut body, run, base);
     if run.phases.is_empty() {
         body.push_str(r#"<p class="muted">No phase has started yet.</p>"#);
     }
@@ -34,12 +35,12 @@ pub fn render(run: &RunRecord, etag: &str) -> String {
     for (i, phase) in run.phases.iter().enumerate() {
         phase_section(&mut body, run, i, phase);
     }
-    let api = format!("/api/runs/{}", url_segment(&run.id));
+    let api = format!("{base}/api/runs/{}", url_segment(&run.id));
     let live = (run.status == "running").then_some(Live { url: &api, etag });
-    page(&format!("{} {}", run.label, run.id), live, &body)
+    page(base, &format!("{} {}", run.label, run.id), live, &body)
 }
 
-fn header(out: &mut String, run: &RunRecord) {
+fn header(out: &mut String, run: &RunRecord, base: &str) {
     let id = url_segment(&run.id);
     let _ = write!(
         out,
@@ -99,7 +100,8 @@ fn header(out: &mut String, run: &RunRecord) {
     }
     let _ = write!(
         out,
-        r#"<p class="downloads">Download: <a href="/runs/{id}.json">JSON</a> · <a href="/runs/{id}.csv">CSV (tasks)</a> · <a href="/?b={id}">compare…</a></p></section>"#
+        r#"<p class="downloads">Download: <a href="{base}/runs/{id}.json">JSON</a> · <a href="{base}/runs/{id}.csv">CSV (tasks)</a> · <a href="{base}/?b={id}">compare…</a></p></section>"#,
+        base = esc(base),
     );
 }
 

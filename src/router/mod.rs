@@ -1,5 +1,5 @@
 //! The HTTP API (Chronik's Unified API shapes): topics and writes, `/_search`, `/_sql`,
-//! health, readiness and Prometheus metrics.
+//! health, readiness and Prometheus metrics; and the benchmark report under `/report/`.
 
 pub mod cluster;
 pub mod es_query;
@@ -54,6 +54,7 @@ impl AppState {
 
 pub fn app(state: AppState) -> Router {
     let max_body = state.node.config.api.max_body_bytes;
+    let report = crate::report::node_router(state.node.config.runs_dir());
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -87,6 +88,9 @@ pub fn app(state: AppState) -> Router {
         .route("/_query", post(query::query))
         .route("/_query/profiles", get(query::profiles))
         .route("/_query/capabilities", get(query::capabilities))
+        // Read-only pages over this node's runs dir. `nest_service`, not `nest`: axum 0.8's
+        // `nest` serves the inner `/` at `/report` only, and the pages link to `/report/`.
+        .nest_service(crate::report::NODE_PREFIX, report)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(record_latency))
         .with_state(state)

@@ -40,6 +40,10 @@ mod fetch;
 /// The report page over recorded runs: HTTP routes, CSV/JSON, path refusal, headless Chromium.
 mod report;
 
+/// Every node serves the report under `/report/`; runs reach it through the token-protected
+/// `PUT /internal/runs/{id}`.
+mod report_nodes;
+
 /// The plan runner: `demo --scale tiny` judges every phase; a wrong answer fails a run;
 /// `bench list` and `bench compare`.
 mod harness;
