@@ -4,6 +4,7 @@
 //! the shard's checkpoint task runs every second. Each commit carries the shard [`Watermark`] as
 //! its payload, so after a crash the index itself says which records it holds.
 
+use std::cmp::Reverse;
 use std::path::Path;
 
 use parking_lot::Mutex;
@@ -14,7 +15,8 @@ use tantivy::schema::{
     Value,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher,
+    SegmentReader, TantivyDocument,
 };
 
 use crate::dataset::derive_severity;
@@ -207,11 +209,64 @@ impl TextIndex {
                 .search(query, &collector)
                 .map_err(Error::internal)?
         };
+        // Documents with equal scores are ranked by Tantivy in index order, which depends on
+        // how segments merged: two replicas (or a replica and a single node) could cut a tie
+        // at k differently. When the k-th score ties with one just below the cut, rank again
+        // with the merge's own tie rule (lowest offset first), so every copy returns the same.
+        let top = if k > 0 && top.len() == k && self.tie_at_cut(&searcher, query, k, &top)? {
+            self.top_breaking_ties_by_offset(&searcher, query, k)?
+        } else {
+            top
+        };
         Ok(TopHits {
             searcher,
             total: total as u64,
             hits: top,
         })
+    }
+
+    /// Whether a document outside the top `k` has the k-th score.
+    fn tie_at_cut(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        k: usize,
+        top: &[(Score, DocAddress)],
+    ) -> Result<bool> {
+        let kth = top[k - 1].0;
+        let next = searcher
+            .search(
+                query,
+                &TopDocs::with_limit(1).and_offset(k).order_by_score(),
+            )
+            .map_err(Error::internal)?;
+        Ok(next.first().is_some_and(|(score, _)| *score == kth))
+    }
+
+    /// The best `k` by score, ties by lowest `_offset`.
+    fn top_breaking_ties_by_offset(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        k: usize,
+    ) -> Result<Vec<(Score, DocAddress)>> {
+        let collector = TopDocs::with_limit(k).tweak_score(|segment: &SegmentReader| {
+            let offsets = segment.fast_fields().u64("_offset").ok();
+            move |doc: DocId, score: Score| {
+                let offset = offsets
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .unwrap_or(u64::MAX);
+                (score, Reverse(offset))
+            }
+        });
+        let top = searcher
+            .search(query, &collector)
+            .map_err(Error::internal)?;
+        Ok(top
+            .into_iter()
+            .map(|((score, _), address)| (score, address))
+            .collect())
     }
 
     /// The `_offset` of each address, from the fast field (no stored-document load).
