@@ -28,6 +28,19 @@ pub fn scalar(answer: &Value) -> Option<u64> {
     answer["rows"][0].as_object()?.values().next()?.as_u64()
 }
 
+/// The failed "no request errors" result of a task (or part) that had request errors: a
+/// request that failed is a failed task, whatever its latency.
+pub fn request_errors(errors: u64, failures: &[String]) -> Option<AssertionResult> {
+    (errors > 0).then(|| AssertionResult {
+        name: "no request errors".into(),
+        passed: false,
+        detail: format!(
+            "{errors} errors; first: {}",
+            failures.first().cloned().unwrap_or_default()
+        ),
+    })
+}
+
 /// Why an answer is incomplete, if it is: a failed shard, a partition still loading, an
 /// orchestrator backend that did not contribute.
 pub fn incompleteness(answer: &Value) -> Option<String> {

@@ -164,17 +164,10 @@ pub fn part_record(
     mut assertions: Vec<AssertionResult>,
     sample: Option<&Value>,
 ) -> TaskRecord {
-    if outcome.errors > 0 {
-        assertions.push(AssertionResult {
-            name: "no request errors".into(),
-            passed: false,
-            detail: format!(
-                "{} errors; first: {}",
-                outcome.errors,
-                outcome.failures.first().cloned().unwrap_or_default()
-            ),
-        });
-    }
+    assertions.extend(super::assertions::request_errors(
+        outcome.errors,
+        &outcome.failures,
+    ));
     let samples = outcome.latency.count();
     TaskRecord {
         name: part_name(&whole.name, &part.category),

@@ -115,17 +115,10 @@ pub async fn run_task(
             ),
         });
     }
-    if outcome.errors > 0 {
-        results.push(AssertionResult {
-            name: "no request errors".into(),
-            passed: false,
-            detail: format!(
-                "{} errors; first: {}",
-                outcome.errors,
-                outcome.failures.first().cloned().unwrap_or_default()
-            ),
-        });
-    }
+    results.extend(assertions::request_errors(
+        outcome.errors,
+        &outcome.failures,
+    ));
     let samples = outcome.latency.count();
     let secs = outcome.duration.as_secs_f64().max(1e-9);
     let record = TaskRecord {
