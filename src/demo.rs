@@ -55,6 +55,7 @@ pub async fn run(options: DemoOptions) -> Result<()> {
         work_dir: std::env::temp_dir().join(format!("sv-appliance-demo-{}", std::process::id())),
         label: "demo".into(),
         reuse_data: false,
+        hosts: None,
         id: None,
         progress: options.progress,
     });

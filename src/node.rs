@@ -117,9 +117,6 @@ pub struct Node {
     /// Every query path that embeds text goes through this.
     pub query_cache: QueryEmbeddingCache,
     indexers: parking_lot::Mutex<Vec<IndexerHandle>>,
-    /// Wakes the checkpoint task before its interval: a read waiting for this node's text
-    /// index to catch up with a leader's asks for the commit instead of waiting up to 1 s.
-    pub(crate) checkpoint_now: Arc<tokio::sync::Notify>,
     /// Reads in flight to each peer, for replica choice.
     pub(crate) peer_load: crate::router::fanout::PeerLoad,
     /// Closed while this member rejoins after losing its data (see `cluster::rejoin`).
@@ -172,7 +169,6 @@ impl Node {
             embedder,
             query_cache,
             indexers: parking_lot::Mutex::new(Vec::new()),
-            checkpoint_now: Arc::new(tokio::sync::Notify::new()),
             peer_load: Default::default(),
             rejoin: if wiped {
                 RejoinGate::closed()
@@ -217,15 +213,11 @@ impl Node {
     fn spawn_checkpoints(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.storage.checkpoint_interval_ms);
         let weak = Arc::downgrade(&self);
-        let wake = self.checkpoint_now.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = wake.notified() => {}
-                }
+                ticker.tick().await;
                 let Some(node) = weak.upgrade() else { break };
                 let flush_rows = node.config.storage.flush_rows;
                 let topics: Vec<Arc<Topic>> = node.topics.read().values().cloned().collect();

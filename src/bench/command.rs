@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::faults::DeployedHosts;
 use super::plan::{BUILT_IN, Plan};
 use super::record::{find_run, list_runs, runs_dir};
 use super::runner::{RunOptions, run_until_interrupted};
@@ -19,9 +20,20 @@ pub struct RunArgs {
     #[arg(long, default_value = "demo")]
     pub scale: String,
     /// Run against these nodes instead of starting local ones (repeatable). The data is
-    /// loaded unless the topic already holds records; SV-3's kill scenario needs local nodes.
-    #[arg(long = "target")]
+    /// loaded unless the topic already holds records; SV-3's kill scenario needs local nodes
+    /// or --nodes.
+    #[arg(long = "target", conflicts_with = "nodes")]
     pub targets: Vec<String>,
+    /// Run against the cluster `up` deployed on these hosts (comma separated, as given to
+    /// `up`): queries go to their APIs, SV-3's kills go to their service manager over ssh,
+    /// and the run is stored on every node with the token read from them.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// HTTP API port on every host (with --nodes).
+    #[arg(long, default_value_t = 6092)]
+    pub api_port: u16,
+    #[command(flatten)]
+    pub ssh: crate::deploy::SshArgs,
     /// Where run records go (`SV_RUNS_DIR`, default ./sv-runs).
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
@@ -77,6 +89,31 @@ pub async fn run_command(args: RunArgs) -> Result<()> {
             )));
         }
     }
+    let hosts = if args.nodes.is_empty() {
+        None
+    } else {
+        let hosts = tokio::task::block_in_place(|| {
+            DeployedHosts::probe(&args.nodes, args.api_port, &args.ssh)
+        })?;
+        println!(
+            "deployed cluster: {}",
+            hosts
+                .nodes
+                .iter()
+                .map(|n| format!("node {} on {} ({})", n.id, n.host, n.base_url))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Some(hosts)
+    };
+    let targets: Vec<String> = match &hosts {
+        Some(h) => h.targets(),
+        None => args
+            .targets
+            .iter()
+            .map(|t| t.trim_end_matches('/').to_string())
+            .collect(),
+    };
     let label = if plans.len() == BUILT_IN.len() {
         "all".to_string()
     } else {
@@ -94,11 +131,8 @@ pub async fn run_command(args: RunArgs) -> Result<()> {
     let record = run_until_interrupted(RunOptions {
         plans,
         scale: args.scale,
-        targets: args
-            .targets
-            .iter()
-            .map(|t| t.trim_end_matches('/').to_string())
-            .collect(),
+        targets,
+        hosts,
         runs_dir: runs_dir(args.runs_dir),
         datasets_dir: args.datasets_dir,
         work_dir: std::env::temp_dir().join(format!("sv-bench-{}", std::process::id())),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::LocalNode;
+use super::faults::{DeployedHosts, Faults};
 use super::plan::EnvironmentSpec;
 use crate::cluster::local::LocalCluster;
 use crate::embed::LocalEmbedder;
@@ -21,7 +22,8 @@ enum Backing {
         _provider: Option<TestServerHandle>,
     },
     Cluster(LocalCluster),
-    External,
+    /// Nodes the runner did not start; with the hosts `up` deployed when given by `--nodes`.
+    External(Option<DeployedHosts>),
 }
 
 pub struct Environment {
@@ -39,14 +41,32 @@ pub struct Environment {
 }
 
 impl Environment {
-    pub fn external(targets: Vec<String>) -> Self {
+    /// External nodes: `--target` URLs, or the hosts `up` deployed (`--nodes`), whose
+    /// service manager the failover scenario drives over ssh.
+    pub fn external(targets: Vec<String>, hosts: Option<DeployedHosts>) -> Self {
+        let notes = match &hosts {
+            Some(h) => vec![format!(
+                "queries sent to {}; faults driven over ssh on {}",
+                targets.join(", "),
+                h.nodes
+                    .iter()
+                    .map(|n| format!("{} (node {})", n.host, n.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+            None => vec![format!("queries sent to {}", targets.join(", "))],
+        };
         Environment {
-            kind: "external".into(),
-            notes: vec![format!("queries sent to {}", targets.join(", "))],
+            kind: if hosts.is_some() {
+                format!("deployed cluster of {}", targets.len())
+            } else {
+                "external".into()
+            },
+            notes,
             targets,
             spec: None,
             loaded: None,
-            backing: Some(Backing::External),
+            backing: Some(Backing::External(hosts)),
         }
     }
 
@@ -158,7 +178,16 @@ impl Environment {
         }
     }
 
-    /// The local cluster, for fault scenarios.
+    /// The nodes a fault scenario may kill: a local cluster, or hosts deployed by `up`.
+    pub fn faults(&mut self) -> Option<Faults<'_>> {
+        match &mut self.backing {
+            Some(Backing::Cluster(c)) => Some(Faults::Local(c)),
+            Some(Backing::External(Some(hosts))) => Some(Faults::Deployed(hosts)),
+            _ => None,
+        }
+    }
+
+    /// The local cluster, when the runner started one.
     pub fn cluster(&mut self) -> Option<&mut LocalCluster> {
         match &mut self.backing {
             Some(Backing::Cluster(c)) => Some(c),
@@ -176,7 +205,7 @@ impl Environment {
             Some(Backing::Cluster(mut cluster)) => {
                 let _ = tokio::task::block_in_place(|| cluster.down(true));
             }
-            Some(Backing::External) | None => {}
+            Some(Backing::External(_)) | None => {}
         }
     }
 }

@@ -1,17 +1,19 @@
-//! SV-3's fault scenario on a local cluster: under a write load and a query load sent to the
-//! survivors, SIGKILL the leader of the dataset's partition 0; time until every group is led
-//! again, count failed writes and failed survivor queries, restart the node, time its
-//! catch-up, and check that every acknowledged write is on every node.
+//! SV-3's fault scenario, on a local cluster or on hosts `up` deployed: under a write load and
+//! a query load sent to the survivors, SIGKILL the leader of the dataset's partition 0; time
+//! until every group is led again, count failed writes and failed survivor queries, restart
+//! the node, time its catch-up, and check that every acknowledged write is on every node.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+use super::faults::Faults;
+use super::marked_writes::{MarkedWriter, Tally, WriterPlan, await_held, next_free_seq};
 use super::record::{Event, Measurement};
-use crate::cluster::local::{LocalCluster, is_formed};
+use crate::cluster::local::is_formed;
 use crate::error::{Error, Result};
 
 pub struct FailoverOutcome {
@@ -30,7 +32,7 @@ fn measurement(name: &str, value: f64, unit: &str, detail: String) -> Measuremen
 
 /// Runs `kills` rounds; measurements keep the worst round.
 pub async fn run(
-    cluster: &mut LocalCluster,
+    mut faults: Faults<'_>,
     topic: &str,
     kills: usize,
     run_started: Instant,
@@ -38,8 +40,9 @@ pub async fn run(
     let client = super::http_client();
     let at = || run_started.elapsed().as_secs_f64();
     let mut events = Vec::new();
-    let status = cluster.status_from(&client).await?;
-    let ids: Vec<u64> = cluster.nodes.iter().map(|n| n.id).collect();
+    let status = faults.status(&client).await?;
+    let members = faults.members();
+    let ids: Vec<u64> = members.iter().map(|(id, _)| *id).collect();
     let healthy = status["members"]
         .as_array()
         .map_or(0, |m| m.iter().filter(|m| m["ready"] == true).count());
@@ -54,36 +57,37 @@ pub async fn run(
     )];
     let (mut election, mut catch_up) = (0.0f64, 0.0f64);
     let (mut failed_writes, mut query_errors, mut lost, mut worst_write_ms) = (0, 0, 0, 0.0f64);
+    let mut acknowledged = 0;
     for round in 0..kills {
-        let status = cluster.status_from(&client).await?;
+        let status = faults.status(&client).await?;
         let group = format!("{topic}/0");
         let victim = status["groups"]
             .as_array()
             .and_then(|g| g.iter().find(|g| g["group"] == group.as_str()))
             .and_then(|g| g["leader"].as_u64())
             .ok_or_else(|| Error::Unavailable(format!("{group} has no leader")))?;
-        let survivors: Vec<String> = cluster
-            .nodes
+        let survivors: Vec<String> = members
             .iter()
-            .filter(|n| n.id != victim)
-            .map(|n| n.base_url())
+            .filter(|(id, _)| *id != victim)
+            .map(|(_, url)| url.clone())
             .collect();
-        let load = Load::start(&client, &survivors, topic, round);
+        let location = format!("failover-{round}");
+        let first = next_free_seq(&client, &survivors[0], topic, &location).await?;
+        let load = Load::start(&client, &survivors, topic, &location, first);
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let index = cluster.index(victim)?;
         let killed_at = Instant::now();
-        tokio::task::block_in_place(|| cluster.kill(index))?;
+        let where_ = faults.kill(victim)?;
         events.push(Event {
             t: at(),
             kind: "kill".into(),
             detail: format!(
-                "SIGKILL node {victim}, leader of {group} (round {})",
+                "SIGKILL node {victim} {where_}, leader of {group} (round {})",
                 round + 1
             ),
         });
         let survivor_ids: Vec<u64> = ids.iter().copied().filter(|&i| i != victim).collect();
         let elected = loop {
-            if let Ok(s) = cluster.status_from(&client).await {
+            if let Ok(s) = faults.status(&client).await {
                 let groups = s["groups"].as_array().cloned().unwrap_or_default();
                 if !groups.is_empty()
                     && groups.iter().all(|g| {
@@ -112,29 +116,25 @@ pub async fn run(
             ),
         });
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let acked_batches = load.acked.clone();
-        let result = load.stop().await;
-        let acked_batches = acked_batches.lock().clone();
+        let (writes, queries) = load.stop().await;
         events.push(Event {
             t: at(),
             kind: "load stopped".into(),
             detail: format!(
                 "{} of {} writes failed, {} of {} survivor queries failed, slowest write {:.0} ms",
-                result.failed_writes,
-                result.writes,
-                result.query_errors,
-                result.queries,
-                result.worst_write_ms
+                writes.failed, writes.batches, queries.errors, queries.sent, writes.worst_write_ms
             ),
         });
         let restarted_at = Instant::now();
-        tokio::task::block_in_place(|| cluster.restart(index))?;
+        faults.restart(victim)?;
         events.push(Event {
             t: at(),
             kind: "restart".into(),
             detail: format!("node {victim} started again"),
         });
-        cluster.wait_formed(Duration::from_secs(120)).await?;
+        faults
+            .wait_formed(&client, Duration::from_secs(120))
+            .await?;
         let caught_up = restarted_at.elapsed().as_secs_f64();
         events.push(Event {
             t: at(),
@@ -144,26 +144,24 @@ pub async fn run(
             ),
         });
         // Every record of every acknowledged batch must be on every node, the restarted one
-        // too. Checked batch by batch, so a failed write that was applied anyway cannot hide
-        // a lost one; polled for a while, since "caught up" allows a few entries of lag.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for node in &cluster.nodes {
-            loop {
-                let missing =
-                    missing_records(&client, &node.base_url(), topic, round, &acked_batches)
-                        .await?;
-                if missing == 0 || Instant::now() > deadline {
-                    lost = lost.max(missing);
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
+        // too; polled for a while, since "caught up" allows a few entries of lag.
+        let every_node: Vec<String> = members.iter().map(|(_, url)| url.clone()).collect();
+        let (missing, _) = await_held(
+            &client,
+            &every_node,
+            topic,
+            &location,
+            &writes.acked,
+            Duration::from_secs(30),
+        )
+        .await;
+        lost = lost.max(missing);
+        acknowledged += writes.acknowledged_records();
         election = election.max(elected.as_secs_f64());
         catch_up = catch_up.max(caught_up);
-        failed_writes += result.failed_writes;
-        query_errors += result.query_errors;
-        worst_write_ms = worst_write_ms.max(result.worst_write_ms);
+        failed_writes += writes.failed;
+        query_errors += queries.errors;
+        worst_write_ms = worst_write_ms.max(writes.worst_write_ms);
     }
     measurements.extend([
         measurement(
@@ -194,7 +192,9 @@ pub async fn run(
             "acknowledged_writes_lost",
             lost as f64,
             "records",
-            "acknowledged records missing on any node after the restart".into(),
+            format!(
+                "of {acknowledged} acknowledged records, the most missing on any node after the restart"
+            ),
         ),
         measurement(
             "worst_write_ms",
@@ -209,99 +209,46 @@ pub async fn run(
     })
 }
 
-/// Records of the acknowledged batches of `round` that `base` does not hold.
-async fn missing_records(
-    client: &reqwest::Client,
-    base: &str,
-    topic: &str,
-    round: usize,
-    acked: &[u64],
-) -> Result<u64> {
-    let table = crate::router::sql::sql_table_name(topic);
-    let query = format!(
-        "SELECT pid / 100 AS batch, COUNT(*) AS n FROM {table} WHERE location = 'failover-{round}' GROUP BY pid / 100"
-    );
-    let answer = super::post(
-        client,
-        &format!("{base}/_sql"),
-        &json!({ "query": query, "limit": 1_000_000 }),
-    )
-    .await?;
-    let mut held = std::collections::HashMap::new();
-    for row in answer["rows"].as_array().into_iter().flatten() {
-        if let (Some(batch), Some(n)) = (row["batch"].as_u64(), row["n"].as_u64()) {
-            held.insert(batch, n);
-        }
-    }
-    Ok(acked
-        .iter()
-        .map(|b| 100u64.saturating_sub(held.get(b).copied().unwrap_or(0)))
-        .sum())
+/// What the survivors' reader saw.
+#[derive(Default, Clone, Copy)]
+struct QueryTally {
+    sent: u64,
+    errors: u64,
 }
 
-#[derive(Clone, Copy)]
-struct LoadResult {
-    writes: u64,
-    failed_writes: u64,
-    acknowledged: u64,
-    queries: u64,
-    query_errors: u64,
-    worst_write_ms: f64,
-}
-
-/// A writer (100-record batches) and a reader (text search) on the survivors.
+/// The marked writer and a reader (text search, rotating over the survivors).
 struct Load {
+    /// Taken by `stop`.
+    writer: Option<MarkedWriter>,
     stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    counters: Arc<Mutex<LoadResult>>,
-    /// Batches (100 records each, `pid / 100`) whose write was acknowledged.
-    acked: Arc<Mutex<Vec<u64>>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+    queries: Arc<Mutex<QueryTally>>,
 }
 
 impl Load {
-    fn start(client: &reqwest::Client, survivors: &[String], topic: &str, round: usize) -> Load {
+    fn start(
+        client: &reqwest::Client,
+        survivors: &[String],
+        topic: &str,
+        location: &str,
+        first: u64,
+    ) -> Load {
+        // Writes go to one survivor: it forwards to each partition's leader, so writes keep
+        // flowing through the election.
+        let writer = MarkedWriter::start(
+            client,
+            WriterPlan {
+                targets: vec![survivors[0].clone()],
+                topic: topic.to_string(),
+                location: location.to_string(),
+                rate: None,
+                first,
+            },
+        );
         let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Mutex::new(LoadResult {
-            writes: 0,
-            failed_writes: 0,
-            acknowledged: 0,
-            queries: 0,
-            query_errors: 0,
-            worst_write_ms: 0.0,
-        }));
-        let seq = Arc::new(AtomicU64::new(0));
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let write_url = format!("{}/topics/{topic}/records", survivors[0]);
-        let writer = {
-            let (stop, counters, client, seq) =
-                (stop.clone(), counters.clone(), client.clone(), seq);
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let first = seq.fetch_add(100, Ordering::Relaxed);
-                    let records: Vec<Value> =
-                        (first..first + 100).map(|i| record(round, i)).collect();
-                    let started = Instant::now();
-                    let ok = client
-                        .post(&write_url)
-                        .json(&json!({ "records": records }))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success());
-                    let mut c = counters.lock();
-                    c.writes += 1;
-                    c.worst_write_ms = c
-                        .worst_write_ms
-                        .max(started.elapsed().as_secs_f64() * 1000.0);
-                    if ok {
-                        c.acknowledged += 100;
-                    } else {
-                        c.failed_writes += 1;
-                    }
-                }
-            })
-        };
+        let queries = Arc::new(Mutex::new(QueryTally::default()));
         let reader = {
-            let (stop, counters, client) = (stop.clone(), counters.clone(), client.clone());
+            let (stop, queries, client) = (stop.clone(), queries.clone(), client.clone());
             let urls: Vec<String> = survivors
                 .iter()
                 .map(|s| format!("{s}/{topic}/_search"))
@@ -322,10 +269,10 @@ impl Load {
                         _ => false,
                     };
                     {
-                        let mut c = counters.lock();
-                        c.queries += 1;
+                        let mut q = queries.lock();
+                        q.sent += 1;
                         if !ok {
-                            c.query_errors += 1;
+                            q.errors += 1;
                         }
                     }
                     i += 1;
@@ -334,41 +281,34 @@ impl Load {
             })
         };
         Load {
+            writer: Some(writer),
             stop,
-            tasks: vec![writer, reader],
-            counters,
-            acked,
+            reader: Some(reader),
+            queries,
         }
     }
 
-    async fn stop(mut self) -> LoadResult {
+    async fn stop(mut self) -> (Tally, QueryTally) {
         self.stop.store(true, Ordering::Relaxed);
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.await;
         }
-        let c = self.counters.lock();
-        *c
+        let queries = *self.queries.lock();
+        let writes = match self.writer.take() {
+            Some(writer) => writer.stop().await.0,
+            None => Tally::default(),
+        };
+        (writes, queries)
     }
 }
 
-/// A round that ends early (an error) must not leave its writer and reader running.
+/// A round that ends early (an error) must not leave its reader running (the writer stops
+/// itself when dropped).
 impl Drop for Load {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for task in &self.tasks {
-            task.abort();
+        if let Some(reader) = &self.reader {
+            reader.abort();
         }
     }
-}
-
-fn record(round: usize, seq: u64) -> Value {
-    json!({
-        "timestamp": 1131566461 + seq as i64,
-        "label": "-",
-        "host": format!("failover-host-{}", seq % 61),
-        "location": format!("failover-{round}"),
-        "component": "kernel",
-        "pid": seq,
-        "message": format!("failover round {round} write {seq}"),
-    })
 }

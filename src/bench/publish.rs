@@ -5,11 +5,12 @@ use super::record::RunRecord;
 
 /// After a `--target` run, stores its record on every member of the targets' cluster, so each
 /// node's `/report/` shows it. The nodes take it on their token-protected raft port, so this
-/// needs the cluster token in `SV_CLUSTER_TOKEN`; without it the run stays on this machine.
-pub async fn publish_to_targets(targets: &[String], record: &RunRecord) {
-    let Ok(token) = std::env::var("SV_CLUSTER_TOKEN") else {
+/// needs the cluster token: `token`, read from the hosts over ssh (`--nodes`), else
+/// `SV_CLUSTER_TOKEN`; without either the run stays on this machine.
+pub async fn publish_to_targets(targets: &[String], token: Option<String>, record: &RunRecord) {
+    let Some(token) = token.or_else(|| std::env::var("SV_CLUSTER_TOKEN").ok()) else {
         println!(
-            "run kept on this machine; to show it on every node's /report/ too, set SV_CLUSTER_TOKEN to the cluster token (token = … in a node's /etc/sv-appliance/node.toml)"
+            "run kept on this machine; to show it on every node's /report/ too, set SV_CLUSTER_TOKEN to the cluster token (token = … in a node's /etc/sv-appliance/node.toml), or give the hosts with --nodes"
         );
         return;
     };

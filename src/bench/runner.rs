@@ -11,8 +11,9 @@ use parking_lot::Mutex;
 
 mod environments;
 
-use super::background_ingest::{BackgroundIngest, count_marked};
+use super::background_ingest::BackgroundIngest;
 use super::environment::Environment;
+use super::faults::DeployedHosts;
 use super::panics::{PanicCount, panic_counts};
 use super::plan::{Plan, TaskSpec};
 use super::record::{PhaseRecord, RunRecord, SCHEMA};
@@ -34,6 +35,9 @@ pub struct RunOptions {
     pub label: String,
     /// Run on the data external targets already hold (`--reuse-data`).
     pub reuse_data: bool,
+    /// The hosts `up` deployed, when given by `--nodes` (then `targets` are their APIs):
+    /// fault scenarios drive them over ssh, and the run is published with their token.
+    pub hosts: Option<DeployedHosts>,
     /// A run id chosen by the caller (the demo marks its record if interrupted).
     pub id: Option<String>,
     pub progress: bool,
@@ -150,7 +154,8 @@ pub async fn run(options: RunOptions) -> Result<RunRecord> {
     record.save(&options.runs_dir)?;
     let _ = std::fs::remove_dir_all(&options.work_dir);
     if !options.targets.is_empty() {
-        super::publish::publish_to_targets(&options.targets, &record).await;
+        let token = options.hosts.as_ref().and_then(|h| h.token.clone());
+        super::publish::publish_to_targets(&options.targets, token, &record).await;
     }
     Ok(record)
 }
@@ -243,14 +248,14 @@ impl<'a> Runner<'a> {
             let kills = scale.kills;
             let run_started = self.run_started;
             let topic = plan.dataset.topic.clone();
-            let Some(cluster) = self.env.as_mut().and_then(|e| e.cluster()) else {
+            let Some(faults) = self.env.as_mut().and_then(|e| e.faults()) else {
                 return Err(Error::BadRequest(format!(
-                    "the {} scenario kills local node processes; it cannot run against --target nodes",
+                    "the {} scenario kills nodes: it needs local nodes, or the hosts `up` deployed given with --nodes (and ssh access to them), not --target URLs",
                     scenario.kind
                 )));
             };
             println!("  failover: SIGKILL the leader of {topic}/0 under load ({kills} round(s))");
-            let outcome = super::failover::run(cluster, &topic, kills, run_started).await?;
+            let outcome = super::failover::run(faults, &topic, kills, run_started).await?;
             for e in &outcome.events {
                 println!("  {:>7.1} s  {:<16} {}", e.t, e.kind, e.detail);
             }
@@ -341,23 +346,14 @@ impl<'a> Runner<'a> {
             let mut per_node = Vec::new();
             for (name, task_targets) in runs {
                 let ingest = match spec.ingest_during {
-                    Some(rate) => {
-                        let before = count_marked(&client, &targets[0], &plan.dataset.topic)
-                            .await
-                            .unwrap_or(0);
-                        Some(BackgroundIngest::start(
-                            &client,
-                            &targets,
-                            &plan.dataset.topic,
-                            rate,
-                            before,
-                        ))
-                    }
+                    Some(rate) => Some(
+                        BackgroundIngest::start(&client, &targets, &plan.dataset.topic, rate).await,
+                    ),
                     None => None,
                 };
                 let (mut records, answers) = run_task(&ctx, spec, name, &task_targets).await;
                 if let Some(ingest) = ingest {
-                    let (held, _) = ingest.finish(&client).await;
+                    let held = ingest.finish(&client).await;
                     let whole = &mut records[0];
                     whole.passed &= held.passed;
                     whole.assertions.push(held);

@@ -24,8 +24,8 @@ use crate::node::{Node, Topic};
 /// How long a query waits, at most, for its replicas to catch up (and, during an election,
 /// for a leader to confirm them). Elections measured 1.4-2.4 s (SV-3) and the plan allows
 /// 5 s, so a query during a failover waits instead of being partial; a follower's text index
-/// trails its log by at most one checkpoint interval (1 s by default), less when asked to
-/// commit. Callers with a shorter deadline pass less.
+/// trails its log by at most one checkpoint interval (1 s by default), and a read that needs
+/// the records commits them at once. Callers with a shorter deadline pass less.
 pub const FRESHNESS_WAIT: Duration = Duration::from_secs(5);
 /// One call to a leader; a dead host must not use up the whole wait.
 const MARKS_CALL_TIMEOUT: Duration = Duration::from_millis(750);
@@ -222,12 +222,15 @@ impl Node {
                 next_ask = Instant::now() + retry;
                 retry = (retry * 2).min(RETRY_MAX);
             }
-            let mut index_behind = false;
+            // Partitions whose records are all here, only not committed to the text index yet.
+            let mut index_behind = Vec::new();
             targets.retain(|(topic, partition), target| match target {
                 Some(t) => {
                     let counts = self.local_counts(topic, *partition);
                     let have = reads.pick(counts);
-                    index_behind |= have < *t && counts.applied >= *t;
+                    if have < *t && counts.applied >= *t {
+                        index_behind.push((topic.clone(), *partition, *t));
+                    }
                     have < *t
                 }
                 None => true,
@@ -235,9 +238,12 @@ impl Node {
             if targets.is_empty() {
                 return Vec::new();
             }
-            if index_behind {
-                // The records are here, only not committed to the text index yet.
-                self.checkpoint_now.notify_one();
+            if !index_behind.is_empty() {
+                self.make_searchable(index_behind).await;
+                if Instant::now() < deadline {
+                    // Checked again at once; a commit that failed is retried until the deadline.
+                    continue;
+                }
             }
             if Instant::now() >= deadline {
                 return targets
@@ -336,6 +342,26 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Commits the text index of each `(topic, partition, target)` that holds fewer than
+    /// `target` records, together; failures are logged and the caller's wait goes on.
+    async fn make_searchable(&self, behind: Vec<(String, u32, u64)>) {
+        let commits = behind.into_iter().filter_map(|(topic, partition, target)| {
+            let shard = self.topic_with(&topic, partition)?.local(partition)?.shard.clone();
+            Some(async move {
+                let done =
+                    tokio::task::spawn_blocking(move || shard.make_searchable(target)).await;
+                match done {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(%topic, partition, error = %e, "text commit for a read failed")
+                    }
+                    Err(e) => tracing::error!(error = %e, "text commit task panicked"),
+                }
+            })
+        });
+        futures::future::join_all(commits).await;
     }
 
     /// The open topic `topic` if this node holds a replica of `partition`.

@@ -163,15 +163,17 @@ pub async fn run(options: UpOptions) -> Result<()> {
     for (i, host) in hosts.iter().enumerate() {
         println!("  node {}: http://{}", i + 1, address(host, ports.api));
     }
-    // Runs are recorded where `bench run` runs; with the cluster token it also stores each
-    // one on every node, whose API serves them under /report/.
-    let targets: Vec<String> = hosts
-        .iter()
-        .map(|h| format!("--target http://{}", address(h, ports.api)))
-        .collect();
+    // Runs are recorded where `bench run` runs; given the hosts, it also reads the cluster
+    // token from them and stores each run on every node, whose API serves them under /report/.
+    let mut bench = format!("sv-appliance bench run all --nodes {}", hosts.join(","));
+    if ports.api != 6092 {
+        bench.push_str(&format!(" --api-port {}", ports.api));
+    }
+    if manager == ServiceManager::Process {
+        bench.push_str(" --service-manager process");
+    }
     println!(
-        "  next, on this machine: `SV_CLUSTER_TOKEN=<token from a node's /etc/sv-appliance/node.toml> sv-appliance bench run SV-2a {}`; the verdict is then at http://{}/report/ (and `sv-appliance report` serves this machine's runs on http://127.0.0.1:8080)",
-        targets.join(" "),
+        "  next, on this machine: `{bench}` with the same ssh options (SV-3 kills and restarts nodes through their service manager); the verdict is then at http://{}/report/ (and `sv-appliance report` serves this machine's runs on http://127.0.0.1:8080)",
         address(&hosts[0], ports.api)
     );
     Ok(())

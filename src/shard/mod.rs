@@ -128,17 +128,32 @@ impl Shard {
     /// Makes applied records searchable and durable in the text index, and moves the hot buffer
     /// to Parquet once it holds `flush_rows`. Called every checkpoint interval.
     pub fn checkpoint(&self, flush_rows: u64) -> Result<()> {
-        {
-            // The state lock is held through the commit so the payload names exactly the
-            // documents the commit contains.
-            let mut state = self.state.lock();
-            if state.current != state.text_committed {
-                let mark = state.current.clone();
-                self.text.commit(&mark)?;
-                state.text_committed = mark;
-            }
-        }
+        self.commit_text(&mut self.state.lock())?;
         self.columnar.flush(flush_rows)?;
+        Ok(())
+    }
+
+    /// Commits the text index now if it holds fewer than `target` records, for a read that
+    /// must see what a leader shows. Only this partition's text index is committed: a commit
+    /// of every partition per read, under a write load, kept the disk busy with commits and
+    /// cost a follower's reads 55 ms at p50 (SV-3 during ingest). Reads that arrive together
+    /// share one commit: whoever takes the lock second finds the target reached.
+    pub fn make_searchable(&self, target: u64) -> Result<()> {
+        let mut state = self.state.lock();
+        if state.text_committed.next_offset < target {
+            self.commit_text(&mut state)?;
+        }
+        Ok(())
+    }
+
+    /// The state lock is held through the commit so the payload names exactly the documents
+    /// the commit contains.
+    fn commit_text(&self, state: &mut ShardState) -> Result<()> {
+        if state.current != state.text_committed {
+            let mark = state.current.clone();
+            self.text.commit(&mark)?;
+            state.text_committed = mark;
+        }
         Ok(())
     }
 

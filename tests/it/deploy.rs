@@ -321,6 +321,8 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
         logs.1
     );
 
+    sv3_on_the_deployed_hosts(&hosts);
+
     // A rerun with the same binary changes nothing and restarts nothing.
     let supervisors = hosts.supervisor_pids();
     let out = hosts.ok(&["up", "--service-manager", "process"]);
@@ -514,4 +516,99 @@ fn the_rendered_unit_passes_systemd_analyze_verify() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
+}
+
+/// `bench run SV-3 --nodes …` on the cluster `up` deployed: the data is loaded through the
+/// hosts' APIs, the leader of thunderbird/0 is SIGKILLed through its service manager over
+/// ssh and started again, every acknowledged write is found on every host, and the run is
+/// stored on every node with the token read from the hosts.
+fn sv3_on_the_deployed_hosts(hosts: &Hosts) {
+    let runs = hosts.dir.path().join("runs");
+    let mut cmd = Command::new(binary());
+    cmd.args(["bench", "run", "SV-3", "--scale", "tiny", "--no-progress"])
+        .arg("--runs-dir")
+        .arg(&runs)
+        .arg("--nodes")
+        .arg(hosts.ips.join(","))
+        .arg("--api-port")
+        .arg(hosts.api_port.to_string())
+        .args(["--service-manager", "process"])
+        .args(hosts.ssh_args())
+        .env_remove("SV_CLUSTER_TOKEN");
+    let out = cmd.output().expect("run bench");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::read_dir(&runs)
+        .unwrap_or_else(|e| panic!("no runs dir ({e}):\n{text}"))
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap_or_else(|| panic!("no run record:\n{text}"));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let phase = &record["phases"][0];
+    assert_ne!(phase["status"], "error", "{text}");
+    assert!(
+        record["environment"]["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("deployed cluster of 3"),
+        "{text}"
+    );
+    let events: Vec<String> = phase["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap(),
+                e["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let kill = events
+        .iter()
+        .find(|e| e.starts_with("kill "))
+        .unwrap_or_else(|| panic!("no kill event:\n{text}"));
+    assert!(kill.contains("over ssh"), "{kill}");
+    assert!(
+        events.iter().any(|e| e.starts_with("caught up ")),
+        "{events:?}"
+    );
+    let measured = |name: &str| {
+        phase["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}:\n{text}"))
+            .clone()
+    };
+    assert!(measured("election_secs")["value"].as_f64().unwrap() < 30.0);
+    let lost = measured("acknowledged_writes_lost");
+    assert_eq!(lost["value"].as_f64(), Some(0.0), "{lost}");
+    let acknowledged: u64 = lost["detail"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("of ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acknowledged > 0, "writes were made during the kill: {lost}");
+    assert!(text.contains("run published to 3 of 3 nodes"), "{text}");
+    let id = record["id"].as_str().unwrap();
+    for i in 0..3 {
+        let (code, listed) =
+            crate::support::get_text(&format!("{}/report/api/runs", hosts.base(i)));
+        assert_eq!(code, 200);
+        assert!(listed.contains(id), "host {i} lists the run: {listed}");
+    }
+    // The node killed over ssh is back under a new supervisor, and the cluster healthy.
+    let status = hosts.ok(&["status", "--service-manager", "process"]);
+    assert!(status.contains("cluster healthy"), "{status}");
 }

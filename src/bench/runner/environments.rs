@@ -108,7 +108,7 @@ impl<'a> Runner<'a> {
                 println!("  starting {} node(s)…", spec.nodes);
                 Environment::start(spec, &work).await?
             } else {
-                Environment::external(self.options.targets.clone())
+                Environment::external(self.options.targets.clone(), self.options.hosts.clone())
             };
             if !self.record.environment.kind.contains(&env.kind) {
                 if !self.record.environment.kind.is_empty() {
