@@ -104,7 +104,35 @@ impl Environment {
                 None
             }
         };
-        if spec.nodes <= 1 {
+        if spec.nodes <= 1 && spec.process {
+            if provider.is_some() {
+                return Err(Error::Config(
+                    "an emulated embedding provider is only available to a single in-process node"
+                        .into(),
+                ));
+            }
+            let env: BTreeMap<String, String> = env.into_iter().collect();
+            let partitions = spec.partitions;
+            let dir = work.join("standalone");
+            let node = tokio::task::block_in_place(|| {
+                LocalCluster::standalone_with_env(&dir, partitions, env)
+            })?;
+            notes.push(format!(
+                "one standalone node process on this machine (no cluster), {partitions} partitions"
+            ));
+            let mut environment = Environment {
+                targets: node.nodes.iter().map(|n| n.base_url()).collect(),
+                kind: "standalone node process".into(),
+                notes,
+                spec: Some(spec.clone()),
+                loaded: None,
+                backing: Some(Backing::Cluster(node)),
+            };
+            if let Some(node) = environment.cluster() {
+                node.wait_formed(Duration::from_secs(120)).await?;
+            }
+            Ok(environment)
+        } else if spec.nodes <= 1 {
             let node = LocalNode::start(&work.join("data"), env).await?;
             notes.push(format!(
                 "one node inside the runner's process, {} partitions",
@@ -174,6 +202,7 @@ impl Environment {
                     && own.provider_latency_ms == spec.provider_latency_ms
                     && own.dimensions == spec.dimensions
                     && own.replication_factor == spec.replication_factor
+                    && own.process == spec.process
             }
         }
     }
@@ -181,7 +210,7 @@ impl Environment {
     /// The nodes a fault scenario may kill: a local cluster, or hosts deployed by `up`.
     pub fn faults(&mut self) -> Option<Faults<'_>> {
         match &mut self.backing {
-            Some(Backing::Cluster(c)) => Some(Faults::Local(c)),
+            Some(Backing::Cluster(c)) if !c.standalone => Some(Faults::Local(c)),
             Some(Backing::External(Some(hosts))) => Some(Faults::Deployed(hosts)),
             _ => None,
         }

@@ -119,6 +119,11 @@ pub struct EnvironmentSpec {
     /// queries fan out to the nodes holding the other partitions.
     #[serde(default)]
     pub replication_factor: Option<usize>,
+    /// One node as its own process, like a cluster's nodes, instead of inside the runner's
+    /// process: a baseline compared with a local cluster's nodes must not differ from them
+    /// in sharing the runner's process and runtime with the load generator.
+    #[serde(default)]
+    pub process: bool,
 }
 
 fn default_partitions() -> u32 {

@@ -54,6 +54,10 @@ pub struct LocalCluster {
     /// a member is added, so existing placements stay valid.
     #[serde(default)]
     pub replication_factor: Option<usize>,
+    /// One node with no `[cluster]` section: a standalone node run as a process (a baseline
+    /// for the cluster's nodes).
+    #[serde(default)]
+    pub standalone: bool,
 }
 
 /// Free loopback ports below Linux's ephemeral range (32768+): a port from that range can be
@@ -150,6 +154,24 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// One standalone node process (no `[cluster]` section) under `dir`, started and saved;
+    /// wait for it with [`LocalCluster::wait_formed`].
+    pub fn standalone_with_env(
+        dir: &Path,
+        partitions: u32,
+        env: std::collections::BTreeMap<String, String>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut node = Self::create(dir, 1)?;
+        node.standalone = true;
+        node.env = env;
+        node.partitions = Some(partitions);
+        node.write_configs(partitions)?;
+        node.spawn(0)?;
+        node.save()?;
+        Ok(node)
+    }
+
     fn create(dir: &Path, n: usize) -> Result<Self> {
         let ports = free_ports(2 * n)?;
         let dir = std::path::absolute(dir)?;
@@ -169,6 +191,7 @@ impl LocalCluster {
             env: Default::default(),
             partitions: None,
             replication_factor: None,
+            standalone: false,
         })
     }
 
@@ -185,6 +208,16 @@ impl LocalCluster {
             .collect();
         for node in &self.nodes {
             std::fs::create_dir_all(&node.dir)?;
+            if self.standalone {
+                let text = format!(
+                    "# Written by the benchmark runner: one standalone node.\nnode_id = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}\"\n\n[topics]\ndefault_partitions = {partitions}\n",
+                    node.id,
+                    node.dir.join("data").display(),
+                    node.api,
+                );
+                write_private(&node.dir.join("node.toml"), text.as_bytes())?;
+                continue;
+            }
             let text = format!(
                 "# Written by `sv-appliance cluster up --local`.\nnode_id = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}\"\n\n[topics]\ndefault_partitions = {partitions}\n\n[cluster]\nraft_listen = \"{}\"\ntoken = \"{}\"\nreplication_factor = {}\nmembers = [\n{}\n]\n",
                 node.id,
