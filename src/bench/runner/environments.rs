@@ -23,6 +23,7 @@ impl<'a> Runner<'a> {
                 && a.environment.embedding == b.environment.embedding
                 && a.environment.provider_latency_ms == b.environment.provider_latency_ms
                 && a.environment.replication_factor == b.environment.replication_factor
+                && a.environment.process == b.environment.process
                 && a.dataset.format == b.dataset.format
                 && a.dataset.topic == b.dataset.topic
                 && a.dataset.seed == b.dataset.seed
