@@ -21,7 +21,12 @@ enum Backing {
         /// The emulated OpenAI-compatible provider, when the plan asks for one.
         _provider: Option<TestServerHandle>,
     },
-    Cluster(LocalCluster),
+    /// Node processes (a local cluster, or one standalone node), with the emulated provider
+    /// they call when the plan asks for one.
+    Cluster {
+        cluster: LocalCluster,
+        _provider: Option<TestServerHandle>,
+    },
     /// Nodes the runner did not start; with the hosts `up` deployed when given by `--nodes`.
     External(Option<DeployedHosts>),
 }
@@ -105,12 +110,6 @@ impl Environment {
             }
         };
         if spec.nodes <= 1 && spec.process {
-            if provider.is_some() {
-                return Err(Error::Config(
-                    "an emulated embedding provider is only available to a single in-process node"
-                        .into(),
-                ));
-            }
             let env: BTreeMap<String, String> = env.into_iter().collect();
             let partitions = spec.partitions;
             let dir = work.join("standalone");
@@ -126,7 +125,10 @@ impl Environment {
                 notes,
                 spec: Some(spec.clone()),
                 loaded: None,
-                backing: Some(Backing::Cluster(node)),
+                backing: Some(Backing::Cluster {
+                    cluster: node,
+                    _provider: provider,
+                }),
             };
             if let Some(node) = environment.cluster() {
                 node.wait_formed(Duration::from_secs(120)).await?;
@@ -150,12 +152,6 @@ impl Environment {
                 }),
             })
         } else {
-            if provider.is_some() {
-                return Err(Error::Config(
-                    "an emulated embedding provider is only available to a single in-process node"
-                        .into(),
-                ));
-            }
             let dir = work.join("cluster");
             let mut env: BTreeMap<String, String> = env.into_iter().collect();
             let n = spec.nodes;
@@ -182,7 +178,10 @@ impl Environment {
                 notes,
                 spec: Some(spec.clone()),
                 loaded: None,
-                backing: Some(Backing::Cluster(cluster)),
+                backing: Some(Backing::Cluster {
+                    cluster,
+                    _provider: provider,
+                }),
             };
             if let Some(cluster) = environment.cluster() {
                 cluster.wait_formed(Duration::from_secs(120)).await?;
@@ -210,7 +209,9 @@ impl Environment {
     /// The nodes a fault scenario may kill: a local cluster, or hosts deployed by `up`.
     pub fn faults(&mut self) -> Option<Faults<'_>> {
         match &mut self.backing {
-            Some(Backing::Cluster(c)) if !c.standalone => Some(Faults::Local(c)),
+            Some(Backing::Cluster { cluster, .. }) if !cluster.standalone => {
+                Some(Faults::Local(cluster))
+            }
             Some(Backing::External(Some(hosts))) => Some(Faults::Deployed(hosts)),
             _ => None,
         }
@@ -219,7 +220,7 @@ impl Environment {
     /// The local cluster, when the runner started one.
     pub fn cluster(&mut self) -> Option<&mut LocalCluster> {
         match &mut self.backing {
-            Some(Backing::Cluster(c)) => Some(c),
+            Some(Backing::Cluster { cluster, .. }) => Some(cluster),
             _ => None,
         }
     }
@@ -231,8 +232,12 @@ impl Environment {
                 node.stop().await;
                 drop(_provider);
             }
-            Some(Backing::Cluster(mut cluster)) => {
+            Some(Backing::Cluster {
+                mut cluster,
+                _provider,
+            }) => {
                 let _ = tokio::task::block_in_place(|| cluster.down(true));
+                drop(_provider);
             }
             Some(Backing::External(_)) | None => {}
         }
@@ -241,7 +246,7 @@ impl Environment {
 
 impl Drop for Environment {
     fn drop(&mut self) {
-        if let Some(Backing::Cluster(mut cluster)) = self.backing.take() {
+        if let Some(Backing::Cluster { mut cluster, .. }) = self.backing.take() {
             let _ = cluster.down(true);
         }
     }
