@@ -58,17 +58,9 @@ pub struct LoadShape {
 pub type AnswerCheck = Arc<dyn Fn(&Request, &Value) -> Option<String> + Send + Sync>;
 
 pub struct Outcome {
-    pub latency: Latencies,
-    pub service: Latencies,
-    /// Failed requests, warm-up included (`warmup_errors` of them).
-    pub errors: u64,
-    pub warmup_errors: u64,
-    /// The first few failures (request errors and failed answer checks), for the report.
-    pub failures: Vec<String>,
-    pub failed_checks: u64,
+    /// The whole task's counts: every part together.
+    pub whole: PartOutcome,
     pub duration: Duration,
-    /// Completed requests per whole second since the measured part started.
-    pub timeline: Vec<TimePoint>,
     /// The last good answer per request of the cycle (for aggregate assertions).
     pub answers: Vec<Option<Value>>,
     /// Requests sent, warm-up included.
@@ -77,15 +69,17 @@ pub struct Outcome {
     pub parts: Vec<PartOutcome>,
 }
 
-/// One part's share of the task: its own histograms, errors and timeline.
+/// The counts of the whole task or of one part: its own histograms, errors and timeline.
 pub struct PartOutcome {
     pub latency: Latencies,
     pub service: Latencies,
     /// Failed requests, warm-up included (`warmup_errors` of them).
     pub errors: u64,
     pub warmup_errors: u64,
+    /// The first few failures (request errors and failed answer checks), for the report.
     pub failures: Vec<String>,
     pub failed_checks: u64,
+    /// Completed requests per whole second since the measured part started.
     pub timeline: Vec<TimePoint>,
 }
 
@@ -267,13 +261,7 @@ pub async fn drive(
     let measured_errors = whole.errors - whole.warmup_errors;
     let sent = shape.warmup + whole.latency.count() + measured_errors;
     Outcome {
-        timeline: whole.timeline,
-        latency: whole.latency,
-        service: whole.service,
-        errors: whole.errors,
-        warmup_errors: whole.warmup_errors,
-        failures: whole.failures,
-        failed_checks: whole.failed_checks,
+        whole,
         duration,
         answers: s.answers,
         sent,
@@ -355,10 +343,10 @@ mod tests {
             &[no_check()],
         )
         .await;
-        let latency = outcome.latency.summary();
-        let service = outcome.service.summary();
+        let latency = outcome.whole.latency.summary();
+        let service = outcome.whole.service.summary();
         assert_eq!(latency.count, 60);
-        assert_eq!(outcome.errors, 0);
+        assert_eq!(outcome.whole.errors, 0);
         // Service time: the 20 ms plus up to 3 requests queued at the server's mutex.
         assert!(service.p50.unwrap() >= 19.0, "{service:?}");
         // 60 requests at 50/s take ~1.2 s but were scheduled over 0.6 s: the last one waited
@@ -401,12 +389,12 @@ mod tests {
         )
         .await;
         // Half the cycle is a 404: 1 in warm-up, 5 measured.
-        assert_eq!(outcome.errors, 6);
-        assert_eq!(outcome.latency.count(), 5);
-        assert_eq!(outcome.failed_checks, 5);
+        assert_eq!(outcome.whole.errors, 6);
+        assert_eq!(outcome.whole.latency.count(), 5);
+        assert_eq!(outcome.whole.failed_checks, 5);
         assert_eq!(outcome.sent, 12);
-        assert!(outcome.failures.iter().any(|f| f.contains("404")));
-        let completed: f64 = outcome.timeline.iter().map(|p| p.value).sum();
+        assert!(outcome.whole.failures.iter().any(|f| f.contains("404")));
+        let completed: f64 = outcome.whole.timeline.iter().map(|p| p.value).sum();
         assert_eq!(completed, 10.0);
         // Each part keeps its own: the answers and failed checks in part 0, the 404s in 1.
         let [good, missing] = &outcome.parts[..] else {

@@ -102,7 +102,7 @@ pub async fn run_task(
     }
     // A rate the clients could not keep up with is a backlog in the harness, not a latency
     // of the node alone: say so rather than report the numbers as if the rate was offered.
-    let achieved = outcome.latency.count() as f64 / outcome.duration.as_secs_f64().max(1e-9);
+    let achieved = outcome.whole.latency.count() as f64 / outcome.duration.as_secs_f64().max(1e-9);
     if let Some(rate) = spec.target_rate
         && achieved < 0.9 * rate
     {
@@ -116,10 +116,10 @@ pub async fn run_task(
         });
     }
     results.extend(assertions::request_errors(
-        outcome.errors,
-        &outcome.failures,
+        outcome.whole.errors,
+        &outcome.whole.failures,
     ));
-    let samples = outcome.latency.count();
+    let samples = outcome.whole.latency.count();
     let secs = outcome.duration.as_secs_f64().max(1e-9);
     let record = TaskRecord {
         name,
@@ -138,13 +138,13 @@ pub async fn run_task(
         target_rate: spec.target_rate,
         warmup: warmup as usize,
         samples,
-        errors: outcome.errors,
-        error_rate: mix::error_rate(outcome.errors, outcome.warmup_errors, samples),
+        errors: outcome.whole.errors,
+        error_rate: mix::error_rate(outcome.whole.errors, outcome.whole.warmup_errors, samples),
         throughput: samples as f64 / secs,
         duration_secs: secs,
-        latency_ms: outcome.latency.summary(),
-        service_ms: outcome.service.summary(),
-        throughput_timeline: outcome.timeline,
+        latency_ms: outcome.whole.latency.summary(),
+        service_ms: outcome.whole.service.summary(),
+        throughput_timeline: outcome.whole.timeline,
         passed: results.iter().all(|a| a.passed),
         assertions: results,
         sample_answer: outcome
