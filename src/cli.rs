@@ -10,8 +10,8 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigOverrides, NodeConfig};
-use crate::dataset::LogFormat;
-use crate::dataset::generate::{GenOptions, generate};
+use crate::dataset::generate::{GenOptions, ServiceTopic, generate, generate_services};
+use crate::dataset::{InputFormat, LogFormat};
 use crate::error::{Error, Result};
 use crate::ingest::loader::{LoadOptions, load};
 use crate::node::Node;
@@ -175,8 +175,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Log format: thunderbird, bgl or hdfs.
-    pub format: LogFormat,
+    /// Log format: thunderbird, bgl or hdfs; or a topic of SV-1's services dataset, written as
+    /// JSON lines (`load --format jsonl`): app-logs, support-tickets or system-events.
+    pub format: GenDataset,
     /// Number of lines.
     #[arg(long, default_value_t = 1_000_000)]
     pub lines: u64,
@@ -195,6 +196,39 @@ pub struct GenArgs {
     /// End lines with CRLF like the Loghub v1 files.
     #[arg(long)]
     pub crlf: bool,
+}
+
+/// What `gen` writes: Loghub-like lines of a format, or one topic of the services dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenDataset {
+    Log(LogFormat),
+    Services(ServiceTopic),
+}
+
+impl std::str::FromStr for GenDataset {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if let Ok(format) = s.parse::<LogFormat>() {
+            return Ok(GenDataset::Log(format));
+        }
+        s.parse::<ServiceTopic>()
+            .map(GenDataset::Services)
+            .map_err(|_| {
+                format!(
+                    "unknown dataset `{s}`: expected thunderbird, bgl, hdfs, app-logs, support-tickets or system-events"
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for GenDataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenDataset::Log(format) => format.fmt(f),
+            GenDataset::Services(topic) => topic.fmt(f),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -225,9 +259,11 @@ pub struct LoadArgs {
     /// Topic to load into (created if missing).
     #[arg(long, default_value = "thunderbird")]
     pub topic: String,
-    /// Line format: thunderbird, bgl or hdfs.
+    /// Line format: thunderbird, bgl, hdfs, or jsonl (one JSON object per line with the
+    /// record's fields: timestamp in epoch seconds, host and message required; label,
+    /// location, component, pid and level optional).
     #[arg(long, default_value = "thunderbird")]
-    pub format: LogFormat,
+    pub format: InputFormat,
     /// Node API base URL.
     #[arg(long, env = "SV_TARGET", default_value = "http://127.0.0.1:6092")]
     pub target: String,
@@ -463,7 +499,11 @@ fn gen_command(args: GenArgs) -> Result<()> {
         })?)
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
-    let n = generate(args.format, &options, &mut out)?;
+    let n = match args.format {
+        GenDataset::Log(format) => generate(format, &options, &mut out)?,
+        // JSON lines have no alert labels, malformed lines or CRLF variant.
+        GenDataset::Services(topic) => generate_services(topic, args.lines, args.seed, &mut out)?,
+    };
     out.flush()?;
     // The summary goes to stderr, and only for files, so piped output stays pure log lines.
     if !to_stdout {

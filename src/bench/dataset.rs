@@ -1,6 +1,9 @@
 //! A phase's data: generated at the plan's scale (seeded) or taken from the fetched Loghub
 //! file, loaded through the normal write path, and waited for until searchable (and embedded,
 //! when vectors are wanted). A target that already holds the topic is not loaded again.
+//!
+//! The `services` dataset (SV-1) is three topics of generated JSON lines, each loaded the same
+//! way with `--format jsonl`, as a user would load their own JSON logs.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +13,8 @@ use serde_json::json;
 
 use super::plan::{DatasetSpec, ExtraTopic, Scale};
 use super::record::DatasetRecord;
-use crate::dataset::LogFormat;
+use crate::dataset::generate::{ServiceTopic, generate_services};
+use crate::dataset::{InputFormat, LogFormat};
 use crate::error::{Error, Result};
 use crate::ingest::loader::{LoadOptions, load, wait_visible};
 
@@ -33,6 +37,9 @@ pub async fn load_dataset(
     targets: &[String],
     plan: &DatasetPlan<'_>,
 ) -> Result<DatasetRecord> {
+    if plan.spec.is_services() {
+        return load_services(target, targets, plan).await;
+    }
     let client = super::http_client();
     let format = plan.spec.log_format();
     let topic = &plan.spec.topic;
@@ -84,7 +91,7 @@ pub async fn load_dataset(
     let summary = load(&LoadOptions {
         target: target.to_string(),
         topic: topic.clone(),
-        format,
+        format: format.into(),
         input,
         batch_size: 5000,
         concurrency: 4,
@@ -171,7 +178,7 @@ async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) ->
     let summary = load(&LoadOptions {
         target: target.to_string(),
         topic: extra.topic.clone(),
-        format: extra_format,
+        format: extra_format.into(),
         input,
         batch_size: 5000,
         concurrency: 4,
@@ -186,6 +193,133 @@ async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) ->
         summary.accepted, extra.format, extra.topic
     );
     Ok(())
+}
+
+/// The three topics of the `services` dataset, `scale.lines` records each, with vectors when
+/// the plan wants them. A topic the target already holds is kept (under the same rules as a
+/// single-topic dataset); the record sums the three topics.
+async fn load_services(
+    target: &str,
+    targets: &[String],
+    plan: &DatasetPlan<'_>,
+) -> Result<DatasetRecord> {
+    let client = super::http_client();
+    let lines = plan.scale.lines;
+    let seed = plan.spec.seed;
+    let names: Vec<&str> = ServiceTopic::ALL.iter().map(|t| t.name()).collect();
+    let mut record = DatasetRecord {
+        format: "services (jsonl)".into(),
+        source: format!(
+            "generated {} ({lines} records each, seed {seed})",
+            names.join(", ")
+        ),
+        topic: names.join(", "),
+        lines: 0,
+        records_loaded: 0,
+        rejected: 0,
+        load_secs: 0.0,
+        records_per_sec: 0.0,
+        searchable_secs: 0.0,
+        vectors: None,
+        embed_secs: None,
+    };
+    let mut reused = Vec::new();
+    // Records each topic holds on the first target, for the wait on the other nodes.
+    let mut per_topic: Vec<(&str, u64)> = Vec::new();
+    for topic in ServiceTopic::ALL {
+        let name = topic.name();
+        if let Some(existing) = existing_records(&client, target, name).await? {
+            if !plan.reuse && existing != lines {
+                return Err(Error::Conflict(format!(
+                    "{name} on {target} already holds {existing} records, and this scale loads {lines}: use an empty node, or pass --reuse-data to run on what is there"
+                )));
+            }
+            println!("  {name} already holds {existing} records on {target}: not loaded again");
+            reused.push(name);
+            per_topic.push((name, existing));
+            record.lines += existing;
+            record.records_loaded += existing;
+            continue;
+        }
+        let input = plan.work.join(format!("{name}-{lines}-seed{seed}.jsonl"));
+        if !input.exists() {
+            let path = input.clone();
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                generate_services(topic, lines, seed, &mut out)?;
+                Ok(())
+            })
+            .await
+            .map_err(Error::internal)??;
+        }
+        let summary = load(&LoadOptions {
+            target: target.to_string(),
+            topic: name.to_string(),
+            format: InputFormat::Jsonl,
+            input,
+            batch_size: 5000,
+            concurrency: 4,
+            partitions: Some(plan.partitions),
+            vector: Some(plan.vectors),
+            progress: plan.progress,
+            wait_visible: true,
+        })
+        .await?;
+        let load_secs = summary.elapsed.as_secs_f64();
+        println!(
+            "  loaded {} generated {name} records in {load_secs:.1} s ({:.0}/s)",
+            summary.accepted,
+            summary.lines_per_sec()
+        );
+        per_topic.push((name, summary.accepted));
+        record.lines += summary.lines_read;
+        record.records_loaded += summary.accepted;
+        record.rejected += summary.rejected;
+        record.load_secs += load_secs;
+        record.searchable_secs += summary
+            .visible_after
+            .map_or(0.0, |v| (v.as_secs_f64() - load_secs).max(0.0));
+    }
+    if !reused.is_empty() {
+        record.source += &format!(
+            "; {} already on the target (COUNT checks compare with that)",
+            reused.join(", ")
+        );
+    }
+    record.records_per_sec = record.records_loaded as f64 / record.load_secs.max(1e-9);
+    if targets.len() > 1 {
+        // As for one topic: every node must hold and index all records before tasks compare.
+        for node in targets {
+            for (name, expected) in &per_topic {
+                wait_visible(&client, node, name, *expected).await?;
+            }
+        }
+    }
+    if plan.vectors {
+        let started = Instant::now();
+        let mut vectors = 0;
+        for topic in ServiceTopic::ALL {
+            for node in targets {
+                let on_node = super::wait_for_vectors(
+                    &client,
+                    node,
+                    topic.name(),
+                    Duration::from_secs(6 * 3600),
+                )
+                .await?;
+                if node == &targets[0] {
+                    vectors += on_node;
+                }
+            }
+        }
+        let embed_secs = started.elapsed().as_secs_f64();
+        record.vectors = Some(vectors);
+        record.embed_secs = Some(embed_secs);
+        println!(
+            "  {vectors} records of the three topics embedded and indexed {embed_secs:.1} s after the loads"
+        );
+    }
+    Ok(record)
 }
 
 /// Records the target already holds in `topic`, if the topic exists and is not empty.

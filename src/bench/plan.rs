@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::dataset::LogFormat;
+use crate::dataset::generate::ServiceTopic;
 use crate::error::{Error, Result};
 
 /// The shipped plans, in the order `demo` runs them.
@@ -50,7 +51,12 @@ pub struct Plan {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
+    /// A Loghub format (`thunderbird`, `bgl`, `hdfs`), or `services`: the three JSON-lines
+    /// topics of chronik's 37-query scale test (`app-logs`, `support-tickets`,
+    /// `system-events`), each with the scale's `lines` records (SV-1).
     pub format: String,
+    /// The topic the direct `search`, `vector` and `hybrid` tasks query; with `services`, one
+    /// of its three topics (`/_query` and SQL tasks name the others themselves).
     pub topic: String,
     /// Whether records are embedded (SV-1, SV-2b/c).
     #[serde(default)]
@@ -203,6 +209,11 @@ pub struct TaskSpec {
     /// queries"); the task then also asserts every acknowledged write is on every node.
     #[serde(default)]
     pub ingest_during: Option<f64>,
+    /// The topic a `search`, `vector` or `hybrid` task queries, when not the dataset's (the
+    /// 37-query test queries each of its three topics directly); `sql` and `query` bodies
+    /// name their tables and sources themselves.
+    #[serde(default)]
+    pub topic: Option<String>,
     #[serde(default, rename = "assert")]
     pub assertions: Vec<AssertionSpec>,
 }
@@ -318,8 +329,23 @@ impl Plan {
 
     fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::Config(format!("plan {}: {msg}", self.id)));
-        if self.dataset.format.parse::<LogFormat>().is_err() {
-            return bad(format!("unknown dataset format {:?}", self.dataset.format));
+        if self.dataset.is_services() {
+            if self.dataset.topic.parse::<ServiceTopic>().is_err() {
+                return bad(format!(
+                    "dataset.topic {:?} is not one of the services topics (app-logs, support-tickets, system-events)",
+                    self.dataset.topic
+                ));
+            }
+            if self.dataset.extra_topic.is_some() {
+                return bad(
+                    "dataset.extra_topic: the services format loads its own three topics".into(),
+                );
+            }
+        } else if self.dataset.format.parse::<LogFormat>().is_err() {
+            return bad(format!(
+                "unknown dataset format {:?}: expected thunderbird, bgl, hdfs or services",
+                self.dataset.format
+            ));
         }
         for (name, scale) in &self.scale {
             if scale.iterations == 0 {
@@ -337,6 +363,13 @@ impl Plan {
         }
         const KINDS: [&str; 5] = ["search", "sql", "vector", "hybrid", "query"];
         for task in &self.tasks {
+            let direct = matches!(task.kind.as_deref(), Some("search" | "vector" | "hybrid"));
+            if task.topic.is_some() && !direct {
+                return bad(format!(
+                    "task {:?}: topic applies to search, vector and hybrid tasks (sql and query bodies name their own)",
+                    task.name
+                ));
+            }
             match (&task.kind, task.mix.is_empty()) {
                 (Some(_), false) => {
                     return bad(format!("task {:?}: give kind or mix, not both", task.name));
@@ -496,6 +529,12 @@ impl Plan {
 }
 
 impl DatasetSpec {
+    /// The three-topic JSON-lines dataset of the 37-query scale test (`format = "services"`).
+    pub fn is_services(&self) -> bool {
+        self.format == "services"
+    }
+
+    /// The Loghub format of a single-topic dataset (meaningless for `services`).
     pub fn log_format(&self) -> LogFormat {
         // Checked when the plan was parsed.
         self.format.parse().unwrap_or(LogFormat::Thunderbird)
@@ -543,5 +582,26 @@ mod tests {
         );
         let err = Plan::parse(&source).unwrap_err().to_string();
         assert!(err.contains("category"), "{err}");
+    }
+
+    #[test]
+    fn a_services_plan_names_one_of_its_topics_and_topic_is_for_direct_tasks_only() {
+        let sv1 = Plan::built_in("SV-1").unwrap().source;
+        let wrong_topic = sv1.replacen("topic = \"app-logs\"", "topic = \"app-log\"", 1);
+        let err = Plan::parse(&wrong_topic).unwrap_err().to_string();
+        assert!(
+            err.contains("app-log") && err.contains("support-tickets"),
+            "{err}"
+        );
+        let sql_with_topic = sv1.replacen(
+            "kind = \"sql\"",
+            "kind = \"sql\"\ntopic = \"system-events\"",
+            1,
+        );
+        let err = Plan::parse(&sql_with_topic).unwrap_err().to_string();
+        assert!(
+            err.contains("topic applies to search, vector and hybrid"),
+            "{err}"
+        );
     }
 }

@@ -40,6 +40,7 @@ pub async fn run_task(
         })
         .collect();
     let order = mix::schedule(&parts);
+    let topic = spec.topic.as_deref().unwrap_or(ctx.topic);
     let cycle: Vec<Slot> = targets
         .iter()
         .flat_map(|target| {
@@ -47,7 +48,7 @@ pub async fn run_task(
             order.iter().map(move |&(part, body)| Slot {
                 part,
                 request: Request {
-                    url: endpoint(target, &parts[part].kind, ctx.topic),
+                    url: endpoint(target, &parts[part].kind, topic),
                     body: parts[part].bodies[body].clone(),
                 },
             })

@@ -6,7 +6,10 @@
 //!   that borrows every raw field of the Loghub `log_format` from the line, and converts it into
 //!   the shared [`LogRecord`] with `to_record()`.
 //! - [`severity`]: the documented rule that maps a record to ALERT / ERROR / WARNING / INFO.
-//! - [`generate`]: deterministic synthetic lines for scale tests, in the same grammar.
+//! - [`generate`]: deterministic synthetic lines for scale tests, in the same grammar, and the
+//!   three JSON-lines topics of chronik's 37-query scale test (`generate::services`).
+//! - [`jsonl`]: JSON lines with the [`LogRecord`] fields, the loader's format for any other log
+//!   ([`InputFormat`] is what the loader reads: a Loghub format or JSON lines).
 //! - `scan` and [`civil`]: the byte and calendar helpers the parsers and the generator share.
 //!
 //! The parsers follow the "strict" regexes of `shared/reference/datasets.md` (§1, §6, §7), which
@@ -18,6 +21,7 @@ pub mod civil;
 pub mod fetch;
 pub mod generate;
 pub mod hdfs;
+pub mod jsonl;
 mod scan;
 pub mod severity;
 pub mod thunderbird;
@@ -68,14 +72,15 @@ impl fmt::Display for LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownFormat {
     given: String,
+    expected: &'static str,
 }
 
 impl fmt::Display for UnknownFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown log format `{}`: expected one of thunderbird, bgl, hdfs",
-            self.given
+            "unknown log format `{}`: expected one of {}",
+            self.given, self.expected
         )
     }
 }
@@ -92,7 +97,82 @@ impl FromStr for LogFormat {
             .find(|format| format.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| UnknownFormat {
                 given: s.to_string(),
+                expected: "thunderbird, bgl, hdfs",
             })
+    }
+}
+
+/// What the loader reads: the lines of a Loghub format, or JSON lines with the record's fields.
+///
+/// JSON lines are kept out of [`LogFormat`] on purpose: a `LogFormat` can also be fetched from
+/// Loghub and generated line by line, which JSON lines cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    Log(LogFormat),
+    Jsonl,
+}
+
+impl InputFormat {
+    /// The lowercase name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Log(format) => format.name(),
+            InputFormat::Jsonl => "jsonl",
+        }
+    }
+}
+
+impl From<LogFormat> for InputFormat {
+    fn from(format: LogFormat) -> Self {
+        InputFormat::Log(format)
+    }
+}
+
+impl fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for InputFormat {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("jsonl") {
+            return Ok(InputFormat::Jsonl);
+        }
+        s.parse::<LogFormat>()
+            .map(InputFormat::Log)
+            .map_err(|_| UnknownFormat {
+                given: s.to_string(),
+                expected: "thunderbird, bgl, hdfs, jsonl",
+            })
+    }
+}
+
+/// Why an input line is not a record: a Loghub line that breaks its grammar, or a JSON line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineError {
+    Log(ParseError),
+    Jsonl(jsonl::JsonlError),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::Log(e) => e.fmt(f),
+            LineError::Jsonl(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// Parses one input line of `format` into a [`LogRecord`].
+pub fn parse_input_line(format: InputFormat, line: &str) -> Result<LogRecord, LineError> {
+    match format {
+        InputFormat::Log(format) => parse_line(format, line).map_err(LineError::Log),
+        InputFormat::Jsonl => jsonl::parse(line).map_err(LineError::Jsonl),
     }
 }
 
@@ -164,6 +244,46 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown log format `spark`: expected one of thunderbird, bgl, hdfs"
+        );
+    }
+
+    #[test]
+    fn input_formats_take_jsonl_beside_the_loghub_ones() {
+        assert_eq!("JSONL".parse::<InputFormat>(), Ok(InputFormat::Jsonl));
+        assert_eq!(
+            "bgl".parse::<InputFormat>(),
+            Ok(InputFormat::Log(LogFormat::Bgl))
+        );
+        for format in [InputFormat::Jsonl, InputFormat::Log(LogFormat::Hdfs)] {
+            assert_eq!(format.to_string().parse::<InputFormat>(), Ok(format));
+        }
+        let err = "csv".parse::<InputFormat>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown log format `csv`: expected one of thunderbird, bgl, hdfs, jsonl"
+        );
+        // jsonl is no Loghub format: `fetch` and `gen` refuse it by type.
+        assert!("jsonl".parse::<LogFormat>().is_err());
+    }
+
+    #[test]
+    fn parse_input_line_dispatches_to_both_kinds() {
+        let record = parse_input_line(
+            InputFormat::Jsonl,
+            r#"{"timestamp": 5, "host": "h", "message": "disk full"}"#,
+        )
+        .unwrap();
+        assert_eq!(record.message, "disk full");
+        let err =
+            parse_input_line(InputFormat::Jsonl, r#"{"timestamp": 5, "host": "h"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid jsonl line: missing field `message`"
+        );
+        let err = parse_input_line(LogFormat::Bgl.into(), "- notanumber").unwrap_err();
+        assert_eq!(
+            err,
+            LineError::Log(ParseError::new(LogFormat::Bgl, "timestamp is not a number"))
         );
     }
 

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
 
-use crate::dataset::{LogFormat, parse_line};
+use crate::dataset::{InputFormat, parse_input_line};
 use crate::error::{Error, Result};
 use crate::record::LogRecord;
 
@@ -27,7 +27,8 @@ pub struct LoadOptions {
     /// Base URL of a node, e.g. `http://127.0.0.1:6092`.
     pub target: String,
     pub topic: String,
-    pub format: LogFormat,
+    /// A Loghub line format, or JSON lines with the record's fields.
+    pub format: InputFormat,
     /// File to read; `-` is stdin.
     pub input: PathBuf,
     pub batch_size: usize,
@@ -137,7 +138,7 @@ struct ReadStats {
 /// Reads and parses on a plain thread (parsing is CPU-bound), handing batches to the senders.
 fn spawn_reader(
     reader: Box<dyn Read + Send>,
-    format: LogFormat,
+    format: InputFormat,
     batch_size: usize,
     stats: Arc<ReadStats>,
     tx: mpsc::Sender<Vec<LogRecord>>,
@@ -160,7 +161,7 @@ fn spawn_reader(
                 continue;
             }
             stats.lines.fetch_add(1, Ordering::Relaxed);
-            match parse_line(format, &text) {
+            match parse_input_line(format, &text) {
                 Ok(record) => {
                     batch.push(record);
                     if batch.len() >= batch_size {

@@ -101,6 +101,73 @@ pub fn run_tiny_demo(tmp: &Path) -> std::path::PathBuf {
     runs
 }
 
+/// SV-1 ran chronik's 37-query scale test twice on its three topics: once with every query
+/// embedding a cache miss, then the scale's iterations with every one a hit, and every answer
+/// and counter delta held.
+fn check_sv1(sv1: &Value) {
+    let plan = sv_appliance::bench::plan::Plan::built_in("SV-1").unwrap();
+    let scale = plan.scale("tiny").unwrap();
+    let dataset = &sv1["dataset"];
+    assert_eq!(dataset["topic"], "app-logs, support-tickets, system-events");
+    assert_eq!(dataset["records_loaded"], 3 * scale.lines, "{dataset}");
+    assert_eq!(dataset["vectors"], 3 * scale.lines, "{dataset}");
+    assert_eq!(dataset["rejected"], 0, "{dataset}");
+    let tasks = sv1["tasks"].as_array().unwrap();
+    for (pass, iterations) in [("first pass", 1), ("second pass", scale.iterations as u64)] {
+        let of_pass: Vec<&Value> = tasks
+            .iter()
+            .filter(|t| t["name"].as_str().unwrap().ends_with(pass))
+            .collect();
+        // The test's five categories, with its query counts: 8 + 10 + 7 + 5 + 7 = 37.
+        let queries = |prefixes: &[&str]| -> u64 {
+            of_pass
+                .iter()
+                .filter(|t| {
+                    let category = t["category"].as_str().unwrap();
+                    prefixes.iter().any(|p| category.starts_with(p))
+                })
+                .map(|t| t["samples"].as_u64().unwrap())
+                .sum::<u64>()
+                / iterations
+        };
+        assert_eq!(queries(&["full-text"]), 8, "{pass}");
+        assert_eq!(queries(&["semantic"]), 10, "{pass}");
+        assert_eq!(queries(&["hybrid"]), 7, "{pass}");
+        assert_eq!(queries(&["SQL"]), 5, "{pass}");
+        assert_eq!(queries(&["orchestrator"]), 7, "{pass}");
+        assert_eq!(queries(&[""]), 37, "{pass}");
+        for t in &of_pass {
+            for a in t["assertions"].as_array().unwrap() {
+                assert_eq!(a["passed"], true, "{}: {a}", t["name"]);
+            }
+        }
+        // The counter of the pass (misses, then hits) grew by exactly the requests sent.
+        let counter = if pass == "first pass" {
+            "misses"
+        } else {
+            "hits"
+        };
+        let counted = of_pass
+            .iter()
+            .flat_map(|t| t["assertions"].as_array().unwrap())
+            .filter(|a| {
+                a["name"].as_str().unwrap()
+                    == format!("chronik_embedding_cache_{counter}_total delta = requests sent")
+            })
+            .count();
+        assert!(counted >= 6, "{pass}: {counted} counter checks");
+    }
+    for name in [
+        "cache_hits_total grows",
+        "First run: every query embedding is a cache miss",
+    ] {
+        let c = criterion(sv1, name);
+        assert_eq!(c["passed"], true, "{c}");
+    }
+    let miss = criterion(sv1, "First query (cache miss)");
+    assert!(miss["value"].as_f64().unwrap() >= 372.0, "{miss}");
+}
+
 #[test]
 fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
     let tmp = tempfile::tempdir().unwrap();
@@ -157,11 +224,7 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         }
     }
     // Answers are checked, not only timed: these hold whatever the machine's speed.
-    let sv1 = phase(run, "SV-1");
-    let hits = criterion(sv1, "cache_hits_total grows");
-    assert_eq!(hits["passed"], true, "{hits}");
-    let miss = criterion(sv1, "First query (cache miss)");
-    assert!(miss["value"].as_f64().unwrap() >= 372.0, "{miss}");
+    check_sv1(phase(run, "SV-1"));
     let sv2a = phase(run, "SV-2a");
     assert_eq!(criterion(sv2a, "Every answer right")["passed"], true);
     let count = sv2a["tasks"]
@@ -277,7 +340,7 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         panics["detail"].as_str().unwrap().contains("(baseline)"),
         "the standalone node's panics are counted too: {panics}"
     );
-    // Telemetry from the in-process node and from each of the three node processes.
+    // Telemetry from the standalone node processes and from each of the cluster's nodes.
     let nodes = run["telemetry"].as_array().unwrap();
     assert!(nodes.len() >= 4, "{} nodes sampled", nodes.len());
     let sampled = nodes
@@ -405,7 +468,8 @@ fn bench_run_against_a_target_loads_once_and_refuses_foreign_data() {
         assert_eq!(record["environment"]["kind"], "external");
         assert_eq!(record["telemetry"][0]["node"], server.base.as_str());
     }
-    let other = run("SV-1");
+    // SV-4 loads 2,000 Thunderbird lines at this scale (SV-1 has topics of its own now).
+    let other = run("SV-4");
     assert_eq!(other.status.code(), Some(1), "{}", text(&other));
     assert!(
         text(&other).contains("already holds 3000 records")

@@ -12,7 +12,9 @@
 //! Files: `rng` (PRNG, alias tables) · `text` (number formatting) · `clock` (timestamps) ·
 //! `template` (message text language) · `catalog` (template catalogue and skew) · `hosts`
 //! (Thunderbird hosts) · `alerts` (alert categories and bursts) · `thunderbird_specs` (the
-//! hand-written messages) · `thunderbird`, `bgl`, `hdfs` (line sources) · `malformed`.
+//! hand-written messages) · `thunderbird`, `bgl`, `hdfs` (line sources) · `malformed` ·
+//! `services` and `services_templates` (the 3-topic JSON-lines dataset of chronik's 37-query
+//! scale test, SV-1).
 
 mod alerts;
 mod bgl;
@@ -22,11 +24,15 @@ mod hdfs;
 mod hosts;
 mod malformed;
 mod rng;
+pub mod services;
+mod services_templates;
 mod template;
 mod text;
 mod thunderbird;
 mod thunderbird_specs;
 
+#[cfg(test)]
+mod services_tests;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +42,7 @@ use super::LogFormat;
 use super::civil::CivilTime;
 use malformed::Malformer;
 
+pub use services::{ServiceTopic, generate_services};
 pub use thunderbird::TEMPLATE_COUNT as THUNDERBIRD_TEMPLATE_COUNT;
 
 /// What to generate. `GenOptions::default()` gives a full-size realistic Thunderbird run.
