@@ -139,6 +139,20 @@ pub async fn load_dataset(
             started.elapsed().as_secs_f64()
         );
     }
+    if let Some(extra) = plan.spec.extra_topic.as_ref().filter(|e| e.vectors) {
+        let started = Instant::now();
+        let mut vectors = 0;
+        for node in targets {
+            vectors =
+                super::wait_for_vectors(&client, node, &extra.topic, Duration::from_secs(6 * 3600))
+                    .await?;
+        }
+        println!(
+            "  {vectors} records of {} embedded and indexed on every node in {:.1} s",
+            extra.topic,
+            started.elapsed().as_secs_f64()
+        );
+    }
     if plan.vectors {
         let started = Instant::now();
         let mut vectors = 0;
@@ -183,7 +197,7 @@ async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) ->
         batch_size: 5000,
         concurrency: 4,
         partitions: Some(plan.partitions),
-        vector: Some(false),
+        vector: Some(extra.vectors),
         progress: false,
         wait_visible: true,
     })

@@ -75,6 +75,10 @@ pub struct ExtraTopic {
     pub format: String,
     /// Lines of the extra topic as a fraction of the main dataset's.
     pub fraction: f64,
+    /// Embed the extra topic's records (a small vector topic beside a big text-only one:
+    /// SV-3's vector search via each node). Needs an environment with an embedding provider.
+    #[serde(default)]
+    pub vectors: bool,
 }
 
 fn default_seed() -> u64 {

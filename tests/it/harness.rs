@@ -308,6 +308,27 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
             .any(|t| t["category"] == "text per node (baseline)"),
         "SV-3 ran its per-node text query on a standalone node"
     );
+    // Vector search through each node, on the small embedded topic, answered with hits on
+    // all three and on the standalone node, and the "same latency" criterion was judged.
+    let vector_tasks: Vec<&Value> = sv3["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["category"]
+                .as_str()
+                .unwrap()
+                .starts_with("vector per node")
+        })
+        .collect();
+    assert_eq!(vector_tasks.len(), 4, "3 nodes and the standalone one");
+    for t in &vector_tasks {
+        assert_eq!(t["passed"], true, "{t}");
+    }
+    assert_eq!(
+        criterion(sv3, "Vector search via each node")["judged"],
+        true
+    );
     // Writes went on during the per-node query on each node; every acknowledged one is on
     // every node afterwards.
     let during: Vec<&Value> = sv3["tasks"]
