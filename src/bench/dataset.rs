@@ -88,18 +88,15 @@ pub async fn load_dataset(
         });
     }
     let (input, source) = input_file(plan, format, plan.scale.lines, plan.spec.seed).await?;
-    let summary = load(&LoadOptions {
-        target: target.to_string(),
-        topic: topic.clone(),
-        format: format.into(),
+    let summary = load_topic(
+        target,
+        plan,
+        topic.clone(),
+        format.into(),
         input,
-        batch_size: 5000,
-        concurrency: 4,
-        partitions: Some(plan.partitions),
-        vector: Some(plan.vectors),
-        progress: plan.progress,
-        wait_visible: true,
-    })
+        plan.vectors,
+        plan.progress,
+    )
     .await?;
     let load_secs = summary.elapsed.as_secs_f64();
     let mut record = DatasetRecord {
@@ -189,18 +186,15 @@ async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) ->
         .map_err(|e| Error::Config(format!("{e}")))?;
     let lines = ((plan.scale.lines as f64 * extra.fraction).ceil() as u64).max(1);
     let (input, _) = input_file(plan, extra_format, lines, plan.spec.seed + 1).await?;
-    let summary = load(&LoadOptions {
-        target: target.to_string(),
-        topic: extra.topic.clone(),
-        format: extra_format.into(),
+    let summary = load_topic(
+        target,
+        plan,
+        extra.topic.clone(),
+        extra_format.into(),
         input,
-        batch_size: 5000,
-        concurrency: 4,
-        partitions: Some(plan.partitions),
-        vector: Some(extra.vectors),
-        progress: false,
-        wait_visible: true,
-    })
+        extra.vectors,
+        false,
+    )
     .await?;
     println!(
         "  loaded {} {} records into {}",
@@ -266,18 +260,15 @@ async fn load_services(
             .await
             .map_err(Error::internal)??;
         }
-        let summary = load(&LoadOptions {
-            target: target.to_string(),
-            topic: name.to_string(),
-            format: InputFormat::Jsonl,
+        let summary = load_topic(
+            target,
+            plan,
+            name.to_string(),
+            InputFormat::Jsonl,
             input,
-            batch_size: 5000,
-            concurrency: 4,
-            partitions: Some(plan.partitions),
-            vector: Some(plan.vectors),
-            progress: plan.progress,
-            wait_visible: true,
-        })
+            plan.vectors,
+            plan.progress,
+        )
         .await?;
         let load_secs = summary.elapsed.as_secs_f64();
         println!(
@@ -334,6 +325,32 @@ async fn load_services(
         );
     }
     Ok(record)
+}
+
+/// Loads `input` into `topic` through the normal write path with the plan's partitions, and
+/// waits until it is searchable: every load of a plan's data goes through here.
+async fn load_topic(
+    target: &str,
+    plan: &DatasetPlan<'_>,
+    topic: String,
+    format: InputFormat,
+    input: PathBuf,
+    vectors: bool,
+    progress: bool,
+) -> Result<crate::ingest::loader::LoadSummary> {
+    load(&LoadOptions {
+        target: target.to_string(),
+        topic,
+        format,
+        input,
+        batch_size: 5000,
+        concurrency: 4,
+        partitions: Some(plan.partitions),
+        vector: Some(vectors),
+        progress,
+        wait_visible: true,
+    })
+    .await
 }
 
 /// Records the target already holds in `topic`, if the topic exists and is not empty.
