@@ -12,6 +12,7 @@ pub mod watermark;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::{BasicNode, LogId, StoredMembership};
 use parking_lot::Mutex;
@@ -54,6 +55,34 @@ pub struct Shard {
     text: TextIndex,
     columnar: ColumnarStore,
     state: Mutex<ShardState>,
+    /// Copies of the state's counts, written under its lock and read without it: a text
+    /// commit holds the lock for its whole length, and readers of the counts (every query's
+    /// freshness check, `/metrics`, telemetry) run on the async workers. Blocking them behind
+    /// a commit stalled whole nodes under ingest (SV-3).
+    counts: ShardCounts,
+}
+
+/// Lock-free mirror of a shard's counts; `applied_log_index` holds `u64::MAX` for none.
+#[derive(Default)]
+struct ShardCounts {
+    records: AtomicU64,
+    searchable: AtomicU64,
+    applied_log_index: AtomicU64,
+    /// Woken whenever the counts move, so a read waiting for this replica to catch up resumes
+    /// when it does instead of on its next poll.
+    moved: tokio::sync::Notify,
+}
+
+impl ShardCounts {
+    fn publish(&self, state: &ShardState) {
+        self.records
+            .store(state.current.next_offset, Ordering::Release);
+        self.searchable
+            .store(state.text_committed.next_offset, Ordering::Release);
+        let applied = state.current.applied.map_or(u64::MAX, |l| l.index);
+        self.applied_log_index.store(applied, Ordering::Release);
+        self.moved.notify_waiters();
+    }
 }
 
 impl Shard {
@@ -66,11 +95,14 @@ impl Shard {
             current: Watermark::min(text_mark.clone(), columnar_mark),
             text_committed: text_mark,
         };
+        let counts = ShardCounts::default();
+        counts.publish(&state);
         Ok(Arc::new(Self {
             partition,
             text,
             columnar,
             state: Mutex::new(state),
+            counts,
         }))
     }
 
@@ -106,6 +138,7 @@ impl Shard {
                 columnar::records_to_batch(self.partition, base + skip as u64, &records[skip..])?;
             self.columnar.append(batch, state.current.clone());
         }
+        self.counts.publish(&state);
         Ok(Appended {
             base_offset: base,
             count,
@@ -123,6 +156,7 @@ impl Shard {
         if let Some(m) = membership {
             state.current.membership = m;
         }
+        self.counts.publish(&state);
     }
 
     /// Makes applied records searchable and durable in the text index, and moves the hot buffer
@@ -151,8 +185,12 @@ impl Shard {
     fn commit_text(&self, state: &mut ShardState) -> Result<()> {
         if state.current != state.text_committed {
             let mark = state.current.clone();
+            let started = std::time::Instant::now();
             self.text.commit(&mark)?;
             state.text_committed = mark;
+            self.counts.publish(state);
+            metrics::histogram!("chronik_text_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
         }
         Ok(())
     }
@@ -161,21 +199,27 @@ impl Shard {
         self.columnar.snapshot()
     }
 
+    /// Resolves the next time this shard's counts move (records applied or committed to the
+    /// text index). Create it before reading the counts so a move in between is not missed.
+    pub fn counts_moved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.counts.moved.notified()
+    }
+
+    /// Never waits for a commit in progress (see `Shard::counts`).
     pub fn stats(&self) -> ShardStats {
-        let state = self.state.lock();
+        let searchable = self.counts.searchable.load(Ordering::Acquire);
+        let records = self.counts.records.load(Ordering::Acquire);
+        let applied = self.counts.applied_log_index.load(Ordering::Acquire);
         ShardStats {
             partition: self.partition,
-            records: state.current.next_offset,
-            next_offset: state.current.next_offset,
-            searchable: state.text_committed.next_offset,
+            records,
+            next_offset: records,
+            searchable,
             // While a restarted shard replays, the text index can be ahead of the replay.
-            index_lag: state
-                .current
-                .next_offset
-                .saturating_sub(state.text_committed.next_offset),
+            index_lag: records.saturating_sub(searchable),
             hot_rows: self.columnar.hot_rows(),
             cold_rows: self.columnar.cold_rows(),
-            applied_log_index: state.current.applied.map(|l| l.index),
+            applied_log_index: (applied != u64::MAX).then_some(applied),
         }
     }
 }
