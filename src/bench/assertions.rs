@@ -74,6 +74,10 @@ pub fn describe(spec: &AssertionSpec) -> String {
         AssertionSpec::EmbeddingFromCache(false) => "query embedded (cache miss)".into(),
         AssertionSpec::RecallAtLeast(x) => format!("recall@k >= {x} against exact search"),
         AssertionSpec::MetricDeltaEqualsRequests(m) => format!("{m} delta = requests sent"),
+        AssertionSpec::MetricDeltaPerRequest {
+            metric,
+            per_request,
+        } => format!("{metric} delta = {per_request} × requests sent"),
         AssertionSpec::SameTotalOnEveryNode(_) => "same total on every node".into(),
     }
 }
@@ -238,12 +242,31 @@ pub fn recall_result(threshold: f64, recalls: &[f64], problems: &[String]) -> As
     }
 }
 
-pub fn metric_delta_result(metric: &str, before: f64, after: f64, sent: u64) -> AssertionResult {
+/// The metric a counter assertion watches and how much it must grow per request sent.
+pub fn counted_metric(spec: &AssertionSpec) -> Option<(&str, u64)> {
+    match spec {
+        AssertionSpec::MetricDeltaEqualsRequests(metric) => Some((metric, 1)),
+        AssertionSpec::MetricDeltaPerRequest {
+            metric,
+            per_request,
+        } => Some((metric, *per_request)),
+        _ => None,
+    }
+}
+
+pub fn metric_delta_result(
+    spec: &AssertionSpec,
+    before: f64,
+    after: f64,
+    sent: u64,
+) -> AssertionResult {
+    let (metric, per_request) = counted_metric(spec).unwrap_or(("?", 1));
     let delta = after - before;
+    let expected = sent * per_request;
     AssertionResult {
-        name: describe(&AssertionSpec::MetricDeltaEqualsRequests(metric.into())),
-        passed: (delta - sent as f64).abs() < 0.5,
-        detail: format!("{metric} grew by {delta} for {sent} requests"),
+        name: describe(spec),
+        passed: (delta - expected as f64).abs() < 0.5,
+        detail: format!("{metric} grew by {delta} for {sent} requests (expected {expected})"),
     }
 }
 
@@ -296,7 +319,19 @@ mod tests {
         assert_eq!(recall(&found, &json!({ "results": [] })), None);
         assert!(!recall_result(0.9, &[0.75, 1.0], &[]).passed);
         assert!(recall_result(0.8, &[0.75, 1.0], &[]).passed);
-        assert!(!metric_delta_result("hits", 10.0, 29.0, 20).passed);
-        assert!(metric_delta_result("hits", 10.0, 30.0, 20).passed);
+        let once = AssertionSpec::MetricDeltaEqualsRequests("hits".into());
+        assert!(!metric_delta_result(&once, 10.0, 29.0, 20).passed);
+        assert!(metric_delta_result(&once, 10.0, 30.0, 20).passed);
+        let thrice = AssertionSpec::MetricDeltaPerRequest {
+            metric: "hits".into(),
+            per_request: 3,
+        };
+        assert!(!metric_delta_result(&thrice, 10.0, 30.0, 20).passed);
+        assert!(metric_delta_result(&thrice, 10.0, 70.0, 20).passed);
+        assert!(
+            metric_delta_result(&once, 10.0, f64::NAN, 20)
+                .detail
+                .contains("expected 20")
+        );
     }
 }

@@ -255,6 +255,9 @@ pub enum AssertionSpec {
     /// A Prometheus counter on the target grew by exactly the number of requests the task
     /// sent (warm-up included).
     MetricDeltaEqualsRequests(String),
+    /// As above, `per_request` times: a query that counts once per topic it reads (a
+    /// multi-topic hybrid `/_query` takes one cache lookup per vector backend).
+    MetricDeltaPerRequest { metric: String, per_request: u64 },
     /// Every node answers the same total as the first one (`via = "all"`).
     SameTotalOnEveryNode(bool),
 }

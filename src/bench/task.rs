@@ -81,24 +81,20 @@ pub async fn run_task(
     let outcome = drive(ctx.client, &cycle, &shape, &answer_checks).await;
     let mut results = checks.results();
     for assertion in &spec.assertions {
-        match assertion {
-            AssertionSpec::RecallAtLeast(threshold) => {
-                results.push(recall(ctx.client, &cycle, &outcome.answers, *threshold).await);
-            }
-            AssertionSpec::MetricDeltaEqualsRequests(metric) => {
-                let before = metrics_before
-                    .iter()
-                    .find(|(m, _)| m == metric)
-                    .map_or(0.0, |(_, v)| *v);
-                let after = metric_value(ctx.client, &targets[0], metric).await;
-                results.push(assertions::metric_delta_result(
-                    metric,
-                    before,
-                    after.unwrap_or(f64::NAN),
-                    outcome.sent,
-                ));
-            }
-            _ => {}
+        if let AssertionSpec::RecallAtLeast(threshold) = assertion {
+            results.push(recall(ctx.client, &cycle, &outcome.answers, *threshold).await);
+        } else if let Some((metric, _)) = assertions::counted_metric(assertion) {
+            let before = metrics_before
+                .iter()
+                .find(|(m, _)| m == metric)
+                .map_or(0.0, |(_, v)| *v);
+            let after = metric_value(ctx.client, &targets[0], metric).await;
+            results.push(assertions::metric_delta_result(
+                assertion,
+                before,
+                after.unwrap_or(f64::NAN),
+                outcome.sent,
+            ));
         }
     }
     // A rate the clients could not keep up with is a backlog in the harness, not a latency
@@ -211,11 +207,11 @@ async fn metric_snapshots(
 ) -> Vec<(String, f64)> {
     let mut out = Vec::new();
     for spec in specs {
-        if let AssertionSpec::MetricDeltaEqualsRequests(metric) = spec {
+        if let Some((metric, _)) = assertions::counted_metric(spec) {
             let value = metric_value(client, target, metric)
                 .await
                 .unwrap_or(f64::NAN);
-            out.push((metric.clone(), value));
+            out.push((metric.to_string(), value));
         }
     }
     out

@@ -25,6 +25,7 @@ mod hosts;
 mod malformed;
 mod rng;
 pub mod services;
+mod services_slots;
 mod services_templates;
 mod template;
 mod text;

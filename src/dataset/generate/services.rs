@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::str::FromStr;
 
 use super::rng::Rng;
+use super::services_slots as slots;
 use super::services_templates::{self as vocab, Template};
 use crate::record::LogRecord;
 
@@ -123,24 +124,24 @@ impl ServicesSource {
         let rng = &mut self.rng;
         let (host, location, component, pid) = match self.topic {
             ServiceTopic::AppLogs => {
-                let service = rng.below(vocab::SERVICES.len() as u64);
+                let service = rng.below(slots::SERVICES.len() as u64);
                 let instance = rng.below(4);
-                let name = vocab::SERVICES[service as usize];
+                let name = slots::SERVICES[service as usize];
                 let host = format!("{name}-{instance}");
-                let location = pick(rng, &vocab::ZONES).to_string();
+                let location = pick(rng, &slots::ZONES).to_string();
                 // One stable process id per host, so the same host always shows the same pid.
                 let pid = 1000 + (super::rng::mix64(service * 4 + instance) % 30_000) as i64;
                 (host, location, name.to_string(), Some(pid))
             }
             ServiceTopic::SupportTickets => (
-                format!("helpdesk-{}", pick(rng, &vocab::REGIONS)),
-                pick(rng, &vocab::CHANNELS).to_string(),
+                format!("helpdesk-{}", pick(rng, &slots::REGIONS)),
+                pick(rng, &slots::CHANNELS).to_string(),
                 template.component.to_string(),
                 None,
             ),
             ServiceTopic::SystemEvents => (
                 format!("ops-node-{:02}", rng.below(16)),
-                pick(rng, &vocab::REGIONS).to_string(),
+                pick(rng, &slots::REGIONS).to_string(),
                 template.component.to_string(),
                 None,
             ),
@@ -202,32 +203,32 @@ fn render(text: &str, rng: &mut Rng, out: &mut String) {
 /// tests).
 fn fill(slot: &str, rng: &mut Rng, out: &mut String) -> bool {
     let value: &str = match slot {
-        "svc" => pick(rng, &vocab::SERVICES),
-        "resource" => pick(rng, &vocab::RESOURCES),
-        "rpc" => pick(rng, &vocab::RPCS),
-        "db" => pick(rng, &vocab::DATABASES),
-        "table" => pick(rng, &vocab::TABLES),
-        "domain" => pick(rng, &vocab::DOMAINS),
-        "ns" => pick(rng, &vocab::NAMESPACES),
-        "zone" => pick(rng, &vocab::ZONES),
-        "region" => pick(rng, &vocab::REGIONS),
-        "event" => pick(rng, &vocab::EVENTS),
-        "ktopic" => pick(rng, &vocab::KAFKA_TOPICS),
-        "auth" => pick(rng, &vocab::AUTH_METHODS),
-        "flag" => pick(rng, &vocab::FLAGS),
-        "code" => pick(rng, &vocab::ERROR_CODES),
-        "job" => pick(rng, &vocab::JOBS),
-        "cust" => pick(rng, &vocab::CUSTOMERS),
-        "plan" => pick(rng, &vocab::PLANS),
-        "month" => pick(rng, &vocab::MONTHS),
-        "team" => pick(rng, &vocab::TEAMS),
-        "image" => pick(rng, &vocab::IMAGES),
-        "bucket" => pick(rng, &vocab::BUCKETS),
-        "cluster" => pick(rng, &vocab::CLUSTERS),
-        "k8sver" => pick(rng, &vocab::K8S_VERSIONS),
-        "control" => pick(rng, &vocab::CONTROLS),
-        "policy" => pick(rng, &vocab::POLICIES),
-        "iosver" => pick(rng, &vocab::IOS_VERSIONS),
+        "svc" => pick(rng, &slots::SERVICES),
+        "resource" => pick(rng, &slots::RESOURCES),
+        "rpc" => pick(rng, &slots::RPCS),
+        "db" => pick(rng, &slots::DATABASES),
+        "table" => pick(rng, &slots::TABLES),
+        "domain" => pick(rng, &slots::DOMAINS),
+        "ns" => pick(rng, &slots::NAMESPACES),
+        "zone" => pick(rng, &slots::ZONES),
+        "region" => pick(rng, &slots::REGIONS),
+        "event" => pick(rng, &slots::EVENTS),
+        "ktopic" => pick(rng, &slots::KAFKA_TOPICS),
+        "auth" => pick(rng, &slots::AUTH_METHODS),
+        "flag" => pick(rng, &slots::FLAGS),
+        "code" => pick(rng, &slots::ERROR_CODES),
+        "job" => pick(rng, &slots::JOBS),
+        "cust" => pick(rng, &slots::CUSTOMERS),
+        "plan" => pick(rng, &slots::PLANS),
+        "month" => pick(rng, &slots::MONTHS),
+        "team" => pick(rng, &slots::TEAMS),
+        "image" => pick(rng, &slots::IMAGES),
+        "bucket" => pick(rng, &slots::BUCKETS),
+        "cluster" => pick(rng, &slots::CLUSTERS),
+        "k8sver" => pick(rng, &slots::K8S_VERSIONS),
+        "control" => pick(rng, &slots::CONTROLS),
+        "policy" => pick(rng, &slots::POLICIES),
+        "iosver" => pick(rng, &slots::IOS_VERSIONS),
         _ => return fill_number(slot, rng, out),
     };
     out.push_str(value);
@@ -267,7 +268,7 @@ fn fill_number(slot: &str, rng: &mut Rng, out: &mut String) -> bool {
         "pod" => write!(
             out,
             "{}-{:x}-{:05x}",
-            pick(rng, &vocab::SERVICES),
+            pick(rng, &slots::SERVICES),
             0x5000_0000 + rng.below(0x1000_0000),
             rng.below(0x10_0000)
         ),
