@@ -120,7 +120,10 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
         }
         std::fs::rename(&part, &archive).map_err(|e| io_context(&archive, e))?;
     }
-    let (lines, bytes) = unpack(&archive, info.name, &log, options.progress)?;
+    let (lines, bytes) = unpack(&archive, info.name, &log, options.progress).inspect_err(|_| {
+        // A partly unpacked log is of no use to a later run, which unpacks from the start.
+        let _ = std::fs::remove_file(log.with_extension("log.part"));
+    })?;
     if lines != expected_lines {
         let _ = std::fs::remove_file(log.with_extension("log.part"));
         return Err(Error::Unavailable(format!(
@@ -377,10 +380,15 @@ fn bar(enabled: bool, total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// An I/O error naming the file (a full disk says which write failed).
+/// An I/O error naming the file (a full disk says which write failed, and what to do).
 fn io_context(path: &Path, e: std::io::Error) -> Error {
-    Error::Io(std::io::Error::new(
-        e.kind(),
-        format!("{}: {e}", path.display()),
-    ))
+    let message = if e.kind() == std::io::ErrorKind::StorageFull {
+        format!(
+            "{}: the disk is full ({e}); free some space and run again (a download resumes where it stopped)",
+            path.display()
+        )
+    } else {
+        format!("{}: {e}", path.display())
+    };
+    Error::Io(std::io::Error::new(e.kind(), message))
 }

@@ -275,3 +275,68 @@ fn fetch_failures_are_named_and_leave_no_complete_looking_file() {
     };
     assert!(!ok && out.contains("has no HDFS.zip"), "{out}");
 }
+
+/// Every file in `dir`, by name.
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_truncated_archive_or_a_full_disk_fails_cleanly() {
+    // The record publishes an archive cut short (its md5 is of the cut bytes, so it downloads
+    // and verifies): unpacking finds it damaged and leaves no log behind.
+    let whole = zip_of("Thunderbird/Thunderbird_full.log", &log_text());
+    let cut = whole[..whole.len() * 2 / 3].to_vec();
+    let mirror = start_mirror(cut, Fault::None);
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(!ok && out.contains("is damaged"), "{out}");
+    let names = names_in(dir.path());
+    assert!(!names.iter().any(|n| n.contains("_full.log")), "{names:?}");
+
+    // A full disk (writes to /dev/full fail with ENOSPC), first while downloading: the error
+    // says so, and nothing that looks like the archive or the log is left.
+    let mirror = start_mirror(whole, Fault::None);
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("Thunderbird.zip.part")).unwrap();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(!ok && out.contains("the disk is full"), "{out}");
+    let names = names_in(dir.path());
+    assert!(
+        !names.contains(&"Thunderbird.zip".to_string())
+            && !names.iter().any(|n| n.contains("_full.log")),
+        "{names:?}"
+    );
+
+    // Then while unpacking: the verified archive is kept, the partial log is removed, and once
+    // there is space again the next run finishes without downloading anything.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("Thunderbird_full.log.part")).unwrap();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(!ok && out.contains("the disk is full"), "{out}");
+    let names = names_in(dir.path());
+    assert_eq!(names, vec!["Thunderbird.zip".to_string()], "{out}");
+    let downloads = |m: &Mirror| {
+        m.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.starts_with("/records/"))
+            .count()
+    };
+    let before = downloads(&mirror);
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        downloads(&mirror),
+        before,
+        "the kept archive is not downloaded again"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("Thunderbird_full.log")).unwrap(),
+        log_text()
+    );
+}
