@@ -5,6 +5,11 @@ use super::mix;
 use super::plan::CriterionSpec;
 use super::record::{CriterionResult, Measurement, TaskRecord};
 
+/// The detail of a criterion whose baseline tasks did not run.
+pub const BASELINE_NOT_MEASURED: &str = "not judged: the baseline was not measured";
+/// How the detail of a criterion that needs several machines starts on a local cluster.
+pub const NOT_JUDGED_ON_ONE_HOST: &str = "not judged on one host";
+
 /// `one_host`: every node of the environment runs on this machine (a local cluster), so a
 /// criterion that needs several hosts cannot be judged.
 pub fn judge(
@@ -31,7 +36,7 @@ pub fn judge(
         && one_host
     {
         return unjudged(format!(
-            "not judged on one host: this needs {hosts} machines (here every node shares this machine's cores); run it with --target on {hosts} hosts"
+            "{NOT_JUDGED_ON_ONE_HOST}: this needs {hosts} machines (here every node shares this machine's cores); run it with --nodes on {hosts} hosts"
         ));
     }
     let (value, detail) = if let Some(name) = &spec.measurement {
@@ -58,7 +63,7 @@ pub fn judge(
                 let base_tasks = in_categories(&spec.baseline);
                 let Some((base, base_from)) = worst(stat_of_baseline(stat), &base_tasks, false)
                 else {
-                    return unjudged("not judged: the baseline was not measured".into());
+                    return unjudged(BASELINE_NOT_MEASURED.into());
                 };
                 if stat == "throughput_ratio" {
                     if base <= 0.0 {

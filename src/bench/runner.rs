@@ -22,6 +22,9 @@ use super::telemetry::{Collector, SharedTelemetry};
 use super::{assertions, criteria, fingerprint};
 use crate::error::{Error, Result};
 
+/// How the detail of a criterion starts whose standalone baseline runs only on local nodes.
+const NOT_JUDGED_WITHOUT_BASELINE: &str = "not judged without a standalone node";
+
 pub struct RunOptions {
     pub plans: Vec<Plan>,
     pub scale: String,
@@ -193,13 +196,15 @@ impl<'a> Runner<'a> {
             phase.finished_secs = Some(self.run_started.elapsed().as_secs_f64());
             match result {
                 Ok(()) => {
-                    // Only a capability that is not built is neutral; a criterion that could
-                    // not be judged for want of data fails the phase.
+                    // Neutral: a capability that is not built, and a comparison this setup
+                    // cannot make (several machines on one host, a standalone node on hosts). A
+                    // criterion that could not be judged for want of data fails the phase.
                     let neutral = |c: &super::record::CriterionResult| {
                         plan.criteria
                             .iter()
                             .any(|spec| spec.name == c.name && spec.not_built.is_some())
-                            || c.detail.starts_with("not judged on one host")
+                            || c.detail.starts_with(criteria::NOT_JUDGED_ON_ONE_HOST)
+                            || c.detail.starts_with(NOT_JUDGED_WITHOUT_BASELINE)
                     };
                     let ok = phase.tasks.iter().all(|t| t.passed)
                         && phase.criteria.iter().all(|c| c.passed || neutral(c));
@@ -285,11 +290,16 @@ impl<'a> Runner<'a> {
             .iter()
             .map(|c| {
                 let mut result = criteria::judge(c, &phase.tasks, &phase.measurements, one_host);
-                if external_targets && plan.baseline.is_some() && !c.baseline.is_empty() {
+                // The plan's baseline environment (a standalone node) is started only for local
+                // runs: on hosts the comparison is not made, which is neither a pass nor a
+                // failure of the hosts.
+                if let Some(b) = plan.baseline.as_ref().filter(|_| external_targets)
+                    && !result.judged
+                    && result.detail == criteria::BASELINE_NOT_MEASURED
+                {
                     result.detail = format!(
-                        "{}; the baseline ({}) is started by the runner, which --target runs skip",
-                        result.detail,
-                        plan.baseline.as_ref().map_or("", |b| b.label.as_str())
+                        "{NOT_JUDGED_WITHOUT_BASELINE}: this compares with a {}, which the runner starts only for local runs (not with --target or --nodes)",
+                        b.label
                     );
                 }
                 result

@@ -502,6 +502,54 @@ fn bench_run_against_a_target_loads_once_and_refuses_foreign_data() {
         crate::support::sql_count(&server.base, "SELECT COUNT(*) FROM thunderbird"),
         3000
     );
+
+    // On the data already there, SV-4 runs; its fan-out cost compares with a standalone node
+    // the runner starts only for local runs, so those criteria are not judged, and say why,
+    // without failing the phase.
+    let earlier: Vec<Value> = records(&runs)
+        .into_iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    let reused = run_in(
+        tmp.path(),
+        &[
+            "bench",
+            "run",
+            "SV-4",
+            "--scale",
+            "tiny",
+            "--no-progress",
+            "--reuse-data",
+            "--target",
+            &server.base,
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    assert!(reused.status.success(), "{}", text(&reused));
+    let record = records(&runs)
+        .into_iter()
+        .find(|r| !earlier.contains(&r["id"]))
+        .expect("the SV-4 run is recorded");
+    let p = phase(&record, "SV-4");
+    assert_eq!(p["status"], "passed", "{}", text(&reused));
+    let fan_out: Vec<&Value> = p["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("Remote fan-out"))
+        .collect();
+    assert_eq!(fan_out.len(), 2, "{p}");
+    for c in fan_out {
+        assert_eq!(c["judged"], false, "{c}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("not judged without a standalone node"),
+            "{c}"
+        );
+    }
 }
 
 /// A fast wrong answer fails its task, the criterion and the run (exit 1), and the record
