@@ -241,6 +241,15 @@ pub struct TelemetrySample {
 }
 
 impl RunRecord {
+    /// The environment notes of phase `plan` (stored as `"<plan>: <note>"`), such as SV-1's
+    /// emulated embedding provider, shown with the phase as well as on the run.
+    pub fn phase_notes<'a>(&'a self, plan: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.environment
+            .notes
+            .iter()
+            .filter_map(move |n| n.strip_prefix(plan)?.strip_prefix(": "))
+    }
+
     pub fn passed(&self) -> bool {
         self.status == "passed"
     }

@@ -26,6 +26,9 @@ pub fn render(run: &RunRecord) -> String {
     );
     for phase in &run.phases {
         let _ = writeln!(out, "{:<6} {:<9}", phase.plan, phase.status.to_uppercase());
+        for note in run.phase_notes(&phase.plan) {
+            let _ = writeln!(out, "{:<16} note: {note}", "");
+        }
         if let Some(e) = &phase.error {
             let _ = writeln!(out, "{:<16} error: {e}", "");
         }
@@ -54,7 +57,7 @@ pub fn render(run: &RunRecord) -> String {
     if not_judged > 0 {
         let _ = writeln!(
             out,
-            "n/j = not judged ({not_judged}): the capability is not built or was not measured; the report says why"
+            "n/j = not judged ({not_judged}): not built, not measured, or not comparable on this setup; the report says why"
         );
     }
     out

@@ -122,6 +122,14 @@ fn phase_section(out: &mut String, run: &RunRecord, index: usize, phase: &PhaseR
         r#"<p class="muted">Started {} s into the run, {took}.</p>"#,
         num(phase.started_secs)
     );
+    let notes: Vec<&str> = run.phase_notes(&phase.plan).collect();
+    if !notes.is_empty() {
+        out.push_str(r#"<ul class="notes">"#);
+        for note in notes {
+            let _ = write!(out, "<li>{}</li>", esc(note));
+        }
+        out.push_str("</ul>");
+    }
     if let Some(error) = &phase.error {
         let _ = write!(out, r#"<p class="error">Phase error: {}</p>"#, esc(error));
     }

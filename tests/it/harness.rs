@@ -98,6 +98,10 @@ pub fn run_tiny_demo(tmp: &Path) -> std::path::PathBuf {
         output.contains("phase  verdict"),
         "no summary table:\n{output}"
     );
+    assert!(
+        output.contains("note: embedding provider emulated"),
+        "SV-1's emulated provider is not said in the summary:\n{output}"
+    );
     runs
 }
 
@@ -391,6 +395,48 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
     let listed = text(&list);
     assert!(listed.contains(run["id"].as_str().unwrap()), "{listed}");
     assert!(listed.contains("SV-2a"), "{listed}");
+
+    // The report renders this real run in headless Chromium: charts drawn from its samples,
+    // every phase's criteria listed, SV-3's failover timeline shown, no console message.
+    let server = crate::report::server::ReportProcess::start(&runs);
+    let work = tmp.path().join("chromium");
+    std::fs::create_dir_all(&work).unwrap();
+    let url = format!("{}/runs/{}", server.base, run["id"].as_str().unwrap());
+    let page = crate::report::chromium::render(&url, &work, None);
+    assert!(
+        page.console.is_empty(),
+        "console messages:\n{}",
+        page.console.join("\n")
+    );
+    assert!(page.dom.matches("<svg").count() >= 4, "charts in the DOM");
+    assert!(page.dom.contains("<polyline"), "lines drawn");
+    for c in run["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["criteria"].as_array().unwrap())
+    {
+        // As Chromium serialises text: only `&`, `<` and `>` escaped.
+        let name = c["name"]
+            .as_str()
+            .unwrap()
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(page.dom.contains(&name), "{name}");
+    }
+    assert!(page.dom.contains("SIGKILL"), "the failover timeline");
+    // SV-1's provider is labelled emulated in its own section, not only in the run's header.
+    let sv1_section = page
+        .dom
+        .split(r#"id="phase-0""#)
+        .nth(1)
+        .and_then(|rest| rest.split(r#"id="phase-1""#).next())
+        .expect("SV-1's section");
+    assert!(
+        sv1_section.contains("embedding provider emulated"),
+        "{sv1_section}"
+    );
 }
 
 const WRONG_PLAN: &str = r#"

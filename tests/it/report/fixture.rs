@@ -1,7 +1,8 @@
 //! A realistic run record for the report tests, built from the `bench::record` types: two
 //! phases, tasks with throughput timelines, one failing criterion, failover events and 30 s
-//! of telemetry from three nodes. Meant to be replaced by a record from a real `bench run`;
-//! the tests read their expectations from whatever this returns.
+//! of telemetry from three nodes: shapes a short real run may not produce (a failing criterion,
+//! p99.9). The tests read their expectations from whatever this returns; a real run is rendered
+//! by the tiny demo test (`harness.rs`).
 
 use serde_json::json;
 use sv_appliance::bench::record::{
