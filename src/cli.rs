@@ -37,7 +37,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Check a node configuration without starting anything (exit 0 valid, 1 invalid).
     Validate(ValidateArgs),
-    /// Benchmarks against a running node.
+    /// The scale-test plans: run them (on nodes it starts, --target URLs or --nodes hosts),
+    /// list and compare runs.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Offline demo: every plan (SV-1 … SV-4) at demo scale on nodes it starts, the verdict

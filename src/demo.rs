@@ -1,6 +1,6 @@
 //! `sv-appliance demo`: the offline main job — every plan (SV-1 … SV-4) at demo scale on nodes
-//! it starts (one in-process node, then a local cluster of three processes), the verdict in
-//! the terminal and on the report page.
+//! it starts (standalone node processes, and a local cluster of three for SV-3 and SV-4), the
+//! verdict in the terminal and on the report page.
 
 use std::path::PathBuf;
 

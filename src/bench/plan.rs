@@ -570,6 +570,14 @@ mod tests {
                 plan.scale(scale).unwrap_or_else(|e| panic!("{e}"));
             }
             assert!(!plan.criteria.is_empty(), "{id} has no criteria");
+            // A fast wrong answer must fail its task: every task checks its answers.
+            for task in &plan.tasks {
+                assert!(
+                    !task.assertions.is_empty(),
+                    "{id}: task {:?} checks nothing in its answers",
+                    task.name
+                );
+            }
         }
     }
 

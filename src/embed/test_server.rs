@@ -1,7 +1,7 @@
 //! Test support, not product: an OpenAI-compatible embeddings server for tests and benchmarks.
 //!
-//! It serves `POST /v1/embeddings` in OpenAI's exact shape from any [`Embedder`] (the hashing
-//! embedder today, a local model later), so the real HTTP client, batching, retries and the
+//! It serves `POST /v1/embeddings` in OpenAI's exact shape from any [`Embedder`] (the built-in
+//! local model in the benchmarks' emulated provider, the hashing embedder in tests), so the real HTTP client, batching, retries and the
 //! cache run unchanged with no network and no API key. Vectors are cut or zero-padded to the
 //! requested `dimensions` and re-normalised, which keeps cosine similarity meaningful.
 //!
