@@ -58,6 +58,7 @@ pub async fn run(
     let (mut election, mut catch_up) = (0.0f64, 0.0f64);
     let (mut failed_writes, mut query_errors, mut lost, mut worst_write_ms) = (0, 0, 0, 0.0f64);
     let mut acknowledged = 0;
+    let (mut normal_query_ms, mut spike_query_ms) = (0.0f64, 0.0f64);
     for round in 0..kills {
         let status = faults.status(&client).await?;
         let group = format!("{topic}/0");
@@ -117,14 +118,24 @@ pub async fn run(
         });
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (writes, queries) = load.stop().await;
+        let (normal, spike) = queries.around(killed_at);
+        let ms = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1} ms"));
         events.push(Event {
             t: at(),
             kind: "load stopped".into(),
             detail: format!(
-                "{} of {} writes failed, {} of {} survivor queries failed, slowest write {:.0} ms",
-                writes.failed, writes.batches, queries.errors, queries.sent, writes.worst_write_ms
+                "{} of {} writes failed, {} of {} survivor queries failed, slowest write {:.0} ms; survivor queries p50 {} before the kill, slowest {} after it",
+                writes.failed,
+                writes.batches,
+                queries.errors,
+                queries.sent,
+                writes.worst_write_ms,
+                ms(normal),
+                ms(spike)
             ),
         });
+        normal_query_ms = normal_query_ms.max(normal.unwrap_or(0.0));
+        spike_query_ms = spike_query_ms.max(spike.unwrap_or(0.0));
         let restarted_at = Instant::now();
         faults.restart(victim)?;
         events.push(Event {
@@ -189,6 +200,14 @@ pub async fn run(
             "text queries to the surviving nodes that failed during the failover".into(),
         ),
         measurement(
+            "survivor_query_spike_ms",
+            spike_query_ms,
+            "ms",
+            format!(
+                "slowest answered text query to a surviving node after a kill (p50 before the kills: {normal_query_ms:.1} ms)"
+            ),
+        ),
+        measurement(
             "acknowledged_writes_lost",
             lost as f64,
             "records",
@@ -210,10 +229,34 @@ pub async fn run(
 }
 
 /// What the survivors' reader saw.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct QueryTally {
     sent: u64,
     errors: u64,
+    /// When each answered query was sent, and how long it took (ms).
+    latencies: Vec<(Instant, f64)>,
+}
+
+impl QueryTally {
+    /// Median latency of the queries sent before `at`, and the slowest sent from `at` on: the
+    /// reader's normal and its spike around a kill.
+    fn around(&self, at: Instant) -> (Option<f64>, Option<f64>) {
+        let mut before: Vec<f64> = self
+            .latencies
+            .iter()
+            .filter(|(sent, _)| *sent < at)
+            .map(|(_, ms)| *ms)
+            .collect();
+        before.sort_by(f64::total_cmp);
+        let median = (!before.is_empty()).then(|| before[before.len() / 2]);
+        let slowest = self
+            .latencies
+            .iter()
+            .filter(|(sent, _)| *sent >= at)
+            .map(|(_, ms)| *ms)
+            .max_by(f64::total_cmp);
+        (median, slowest)
+    }
 }
 
 /// The marked writer and a reader (text search, rotating over the survivors).
@@ -256,6 +299,7 @@ impl Load {
             tokio::spawn(async move {
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
                     let answer = client
                         .post(&urls[i % urls.len()])
                         .json(&json!({ "q": "error", "size": 10 }))
@@ -271,7 +315,10 @@ impl Load {
                     {
                         let mut q = queries.lock();
                         q.sent += 1;
-                        if !ok {
+                        if ok {
+                            q.latencies
+                                .push((sent, sent.elapsed().as_secs_f64() * 1000.0));
+                        } else {
                             q.errors += 1;
                         }
                     }
@@ -293,7 +340,7 @@ impl Load {
         if let Some(reader) = self.reader.take() {
             let _ = reader.await;
         }
-        let queries = *self.queries.lock();
+        let queries = std::mem::take(&mut *self.queries.lock());
         let writes = match self.writer.take() {
             Some(writer) => writer.stop().await.0,
             None => Tally::default(),
@@ -310,5 +357,30 @@ impl Drop for Load {
         if let Some(reader) = &self.reader {
             reader.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spike_is_the_slowest_query_after_the_kill_against_the_median_before() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let tally = QueryTally {
+            sent: 6,
+            errors: 1,
+            latencies: vec![
+                (at(0), 2.0),
+                (at(10), 9.0),
+                (at(20), 3.0),
+                (at(30), 400.0),
+                (at(40), 5.0),
+            ],
+        };
+        assert_eq!(tally.around(at(30)), (Some(3.0), Some(400.0)));
+        assert_eq!(tally.around(at(0)), (None, Some(400.0)));
+        assert_eq!(tally.around(at(50)), (Some(5.0), None));
     }
 }

@@ -289,6 +289,14 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         criterion(sv3, "Acknowledged writes survive")["passed"],
         true
     );
+    // The latency spike the survivors' queries saw around the kill is measured.
+    let spike = sv3["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "survivor_query_spike_ms")
+        .expect("the survivors' latency spike");
+    assert!(spike["value"].as_f64().unwrap() > 0.0, "{spike}");
     // SV-3 and SV-4 ran their queries on a standalone node too, and the comparisons with it
     // are computed from both: the fan-out cost per remote node is (p50 − standalone p50) / 2.
     let sv4 = phase(run, "SV-4");
