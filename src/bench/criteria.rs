@@ -223,6 +223,7 @@ mod tests {
                 p50: Some(p50),
                 ..Percentiles::default()
             },
+            queries: Vec::new(),
             service_ms: Percentiles::default(),
             throughput_timeline: vec![],
             assertions: vec![],

@@ -65,6 +65,9 @@ pub struct Outcome {
     pub answers: Vec<Option<Value>>,
     /// Requests sent, warm-up included.
     pub sent: u64,
+    /// Latency (from the scheduled send) of each request of the cycle, in cycle order: a
+    /// task sending several queries reports each one's percentiles too.
+    pub per_request: Vec<Latencies>,
     /// The same counts per part of the cycle (`Slot::part`), in part order.
     pub parts: Vec<PartOutcome>,
 }
@@ -126,6 +129,7 @@ struct Shared {
     whole: Tally,
     parts: Vec<Tally>,
     answers: Vec<Option<Value>>,
+    per_request: Vec<Latencies>,
 }
 
 impl Shared {
@@ -165,6 +169,7 @@ pub async fn drive(
         whole: Tally::default(),
         parts: (0..parts).map(|_| Tally::default()).collect(),
         answers: vec![None; cycle.len()],
+        per_request: (0..cycle.len()).map(|_| Latencies::default()).collect(),
     }));
     let cycle: Arc<Vec<Slot>> = Arc::new(cycle.to_vec());
     let checks: Arc<Vec<AnswerCheck>> = Arc::new(checks.to_vec());
@@ -244,7 +249,9 @@ pub async fn drive(
                     }
                 }
                 if let Ok(value) = answer {
-                    s.answers[i as usize % cycle.len()] = Some(value);
+                    let at = i as usize % cycle.len();
+                    s.per_request[at].record(done.duration_since(counted_from));
+                    s.answers[at] = Some(value);
                 }
             }
         }));
@@ -264,6 +271,7 @@ pub async fn drive(
         whole,
         duration,
         answers: s.answers,
+        per_request: s.per_request,
         sent,
         parts: s.parts.into_iter().map(Tally::into_part).collect(),
     }

@@ -187,6 +187,7 @@ pub fn part_record(
         throughput: samples as f64 / whole.duration_secs.max(1e-9),
         duration_secs: whole.duration_secs,
         latency_ms: outcome.latency.summary(),
+        queries: Vec::new(),
         service_ms: outcome.service.summary(),
         throughput_timeline: outcome.timeline.clone(),
         passed: assertions.iter().all(|a| a.passed),

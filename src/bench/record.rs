@@ -109,6 +109,13 @@ pub struct DatasetRecord {
     pub embed_secs: Option<f64>,
 }
 
+/// One query of a task that sends several: its request body and its own latency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueryLatency {
+    pub request: serde_json::Value,
+    pub latency_ms: Percentiles,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskRecord {
     pub name: String,
@@ -132,6 +139,9 @@ pub struct TaskRecord {
     /// From the scheduled send time (coordinated-omission safe) when rate-limited; equal to
     /// `service_ms` when flat-out.
     pub latency_ms: Percentiles,
+    /// Per query, when the task sends more than one (latency from the scheduled send).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<QueryLatency>,
     /// From the actual send time.
     pub service_ms: Percentiles,
     /// Completed requests per whole second; `t` counts from the start of the task's

@@ -10,7 +10,8 @@ use super::assertions::{self, AnswerChecks};
 use super::load::{LoadShape, Measure, Request, Slot, drive};
 use super::mix::{self, Part};
 use super::plan::{AssertionSpec, Scale, TaskSpec};
-use super::record::{AssertionResult, TaskRecord};
+use super::record::{AssertionResult, QueryLatency, TaskRecord};
+use super::stats::Latencies;
 
 pub struct TaskContext<'a> {
     pub client: &'a reqwest::Client,
@@ -140,6 +141,7 @@ pub async fn run_task(
         throughput: samples as f64 / secs,
         duration_secs: secs,
         latency_ms: outcome.whole.latency.summary(),
+        queries: per_query(&cycle, &outcome.per_request),
         service_ms: outcome.whole.service.summary(),
         throughput_timeline: outcome.whole.timeline,
         passed: results.iter().all(|a| a.passed),
@@ -249,6 +251,33 @@ async fn recall(
         }
     }
     assertions::recall_result(threshold, &recalls, &problems)
+}
+
+/// The latency of each distinct request body of `cycle` (the same body sent to several nodes
+/// counts together); empty when the task sends only one.
+fn per_query(cycle: &[Slot], per_request: &[Latencies]) -> Vec<QueryLatency> {
+    let mut bodies: Vec<(&Value, Latencies)> = Vec::new();
+    for (slot, latencies) in cycle.iter().zip(per_request) {
+        let body = &slot.request.body;
+        match bodies.iter_mut().find(|(b, _)| *b == body) {
+            Some((_, merged)) => merged.add(latencies),
+            None => {
+                let mut merged = Latencies::default();
+                merged.add(latencies);
+                bodies.push((body, merged));
+            }
+        }
+    }
+    if bodies.len() < 2 {
+        return Vec::new();
+    }
+    bodies
+        .into_iter()
+        .map(|(body, latencies)| QueryLatency {
+            request: body.clone(),
+            latency_ms: latencies.summary(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

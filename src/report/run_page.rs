@@ -244,10 +244,11 @@ fn tasks(out: &mut String, tasks: &[TaskRecord]) {
         let l = &t.latency_ms;
         let _ = write!(
             out,
-            r#"<tr class="{}"><td><details class="request"><summary>{}</summary><pre>{}</pre>{}</details></td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>"#,
+            r#"<tr class="{}"><td><details class="request"><summary>{}</summary><pre>{}</pre>{}{}</details></td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>"#,
             if t.passed { "pass" } else { "fail" },
             esc(&t.name),
             esc(&serde_json::to_string_pretty(&t.request).unwrap_or_default()),
+            per_query(t),
             t.sample_answer
                 .as_deref()
                 .map_or_else(String::new, |a| format!(
@@ -292,6 +293,33 @@ fn tasks(out: &mut String, tasks: &[TaskRecord]) {
         let _ = write!(out, "</ul></td><td>{}</td></tr>", verdict(t.passed, true));
     }
     out.push_str("</tbody></table>");
+}
+
+/// The latency of each query of a task that sends several, in the order it sends them.
+fn per_query(task: &TaskRecord) -> String {
+    if task.queries.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        r#"<table class="queries"><thead><tr><th>query</th><th class="num">n</th><th class="num">p50 ms</th><th class="num">p90 ms</th><th class="num">p99 ms</th><th class="num">max ms</th></tr></thead><tbody>"#,
+    );
+    for q in &task.queries {
+        let text = serde_json::to_string(&q.request).unwrap_or_default();
+        let shown: String = text.chars().take(120).collect();
+        let l = &q.latency_ms;
+        let _ = write!(
+            out,
+            r#"<tr><td><code>{}</code></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            esc(&shown),
+            l.count,
+            opt(l.p50),
+            opt(l.p90),
+            opt(l.p99),
+            opt(l.max)
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
 }
 
 /// Worst percentiles per category: a category meets a latency criterion only if its slowest

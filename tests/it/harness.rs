@@ -238,6 +238,29 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
     }
     // Answers are checked, not only timed: these hold whatever the machine's speed.
     check_sv1(phase(run, "SV-1"));
+    // A task sending several queries reports each one's latency: SV-1's 8 text queries were
+    // each sent the scale's iterations (every round sends the whole cycle).
+    let text_pass_2 = phase(run, "SV-1")["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "text, second pass")
+        .unwrap();
+    let queries = text_pass_2["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 8, "{text_pass_2}");
+    let iterations = sv_appliance::bench::plan::Plan::built_in("SV-1")
+        .unwrap()
+        .scale("tiny")
+        .unwrap()
+        .iterations as u64;
+    for q in queries {
+        assert_eq!(q["latency_ms"]["count"], iterations, "{q}");
+    }
+    let total: u64 = queries
+        .iter()
+        .map(|q| q["latency_ms"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, text_pass_2["latency_ms"]["count"].as_u64().unwrap());
     let sv2a = phase(run, "SV-2a");
     assert_eq!(criterion(sv2a, "Every answer right")["passed"], true);
     let count = sv2a["tasks"]
@@ -443,6 +466,10 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         assert!(page.dom.contains(&name), "{name}");
     }
     assert!(page.dom.contains("SIGKILL"), "the failover timeline");
+    assert!(
+        page.dom.contains(r#"class="queries""#),
+        "per-query latency tables"
+    );
     // SV-1's provider is labelled emulated in its own section, not only in the run's header.
     let sv1_section = page
         .dom

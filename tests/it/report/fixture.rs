@@ -64,6 +64,7 @@ fn task(spec: TaskSpec) -> TaskRecord {
         throughput,
         duration_secs: duration,
         latency_ms: latency,
+        queries: Vec::new(),
         service_ms: service,
         throughput_timeline: (0..8)
             .map(|i| TimePoint {
