@@ -118,6 +118,40 @@ const METRICS: [Metric; 5] = [
     }),
 ];
 
+/// Cumulative byte counters charted as a rate per node: title, counter of a sample.
+type Rate = (&'static str, fn(&TelemetrySample) -> Option<u64>);
+
+const RATES: [Rate; 2] = [
+    ("Disk writes (node process)", |s| s.disk_written_bytes),
+    // Linux counts network bytes per interface, not per process: nodes sharing a host show
+    // the same line.
+    ("Network in + out (whole host)", |s| {
+        Some(s.net_rx_bytes? + s.net_tx_bytes?)
+    }),
+];
+
+/// Per-second rate (MiB/s) of a cumulative counter between consecutive reachable samples; a
+/// counter that went down (a restarted node) starts over rather than charting a negative.
+fn rate_points(
+    samples: &[&TelemetrySample],
+    counter: fn(&TelemetrySample) -> Option<u64>,
+) -> Vec<(f64, Option<f64>)> {
+    let mut points = Vec::new();
+    let mut previous: Option<(f64, u64)> = None;
+    for s in samples {
+        let now = counter(s).filter(|_| s.reachable);
+        let value = match (previous, now) {
+            (Some((t0, v0)), Some(v1)) if s.t > t0 && v1 >= v0 => {
+                Some((v1 - v0) as f64 / (s.t - t0) / (1024.0 * 1024.0))
+            }
+            _ => None,
+        };
+        points.push((s.t, value));
+        previous = now.map(|v| (s.t, v));
+    }
+    points
+}
+
 /// Samples of each node inside the phase's time window.
 fn window<'a>(run: &'a RunRecord, phase: &PhaseRecord) -> Vec<(&'a str, Vec<&'a TelemetrySample>)> {
     let end = phase.finished_secs.unwrap_or(f64::INFINITY);
@@ -165,6 +199,24 @@ pub fn telemetry(run: &RunRecord, phase: &PhaseRecord) -> String {
             y_max,
         }));
     }
+    for (title, counter) in RATES {
+        let series: Vec<Series> = nodes
+            .iter()
+            .map(|(node, samples)| Series {
+                name: node.to_string(),
+                points: rate_points(samples, counter),
+            })
+            .collect();
+        out.push_str(&svg::line_chart(&LineChart {
+            title,
+            x_caption: "seconds since the run started",
+            y_unit: "MiB/s",
+            series: &series,
+            markers: &markers,
+            x_range: None,
+            y_max: None,
+        }));
+    }
     out.push_str("</div>");
     out.push_str(
         r#"<table class="nodes"><thead><tr><th>node</th><th class="num">samples</th><th class="num">unreachable</th><th class="num">CPU mean %</th><th class="num">CPU max %</th><th class="num">RSS max</th><th class="num">raft leaders</th><th class="num">raft lag max</th><th class="num">index lag max</th><th class="num">embed lag max</th><th class="num">cache hit ratio</th></tr></thead><tbody>"#,
@@ -194,4 +246,32 @@ pub fn telemetry(run: &RunRecord, phase: &PhaseRecord) -> String {
     }
     out.push_str("</tbody></table><p class=\"muted\">Cache hit ratio: the last value each node reported in this phase. Lags: the largest seen.</p>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counters_chart_as_rates_and_a_restart_starts_over() {
+        let sample = |t: f64, bytes: u64, reachable: bool| TelemetrySample {
+            t,
+            reachable,
+            disk_written_bytes: Some(bytes),
+            ..TelemetrySample::default()
+        };
+        const MIB: u64 = 1024 * 1024;
+        let samples = [
+            sample(0.0, 0, true),
+            sample(1.0, 2 * MIB, true),
+            sample(3.0, 6 * MIB, true),
+            sample(4.0, 0, false),
+            sample(5.0, MIB, true),
+            sample(6.0, 4 * MIB, true),
+        ];
+        let refs: Vec<&TelemetrySample> = samples.iter().collect();
+        let points = rate_points(&refs, |s| s.disk_written_bytes);
+        let values: Vec<Option<f64>> = points.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, [None, Some(2.0), Some(2.0), None, None, Some(3.0)]);
+    }
 }

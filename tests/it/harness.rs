@@ -413,6 +413,24 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         .flat_map(|n| n["samples"].as_array().unwrap())
         .filter(|s| s["reachable"] == true && s["rss_bytes"].as_u64().unwrap_or(0) > 0)
         .count();
+    // Disk and network counters are sampled too (the nodes wrote their logs and indexes).
+    let written = run["telemetry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["samples"].as_array().unwrap())
+        .filter_map(|s| s["disk_written_bytes"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(written > 0, "no disk writes sampled");
+    assert!(
+        run["telemetry"][0]["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["net_rx_bytes"].as_u64().is_some()),
+        "no network bytes sampled"
+    );
     assert!(sampled >= 10, "{sampled} telemetry samples");
 
     // Nothing left running or on disk from the run's nodes.
@@ -470,6 +488,12 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         page.dom.contains(r#"class="queries""#),
         "per-query latency tables"
     );
+    for chart in [
+        "Disk writes (node process)",
+        "Network in + out (whole host)",
+    ] {
+        assert!(page.dom.contains(chart), "{chart}");
+    }
     // SV-1's provider is labelled emulated in its own section, not only in the run's header.
     let sv1_section = page
         .dom
