@@ -52,6 +52,8 @@ enum Fault {
     DropFirstAfter(usize),
     /// One byte of the served archive differs from the one the md5 was taken of.
     CorruptByte,
+    /// The record lists the archive, but downloading it answers 404.
+    MissingArchive,
 }
 
 struct Mirror {
@@ -93,7 +95,9 @@ fn start_mirror(archive: Vec<u8>, fault: Fault) -> Mirror {
             ));
             if path == "/api/records/8275861" {
                 respond(stream, "200 OK", "application/json", &[], api.as_bytes());
-            } else if path == "/records/8275861/files/Thunderbird.zip" {
+            } else if path == "/records/8275861/files/Thunderbird.zip"
+                && !matches!(fault, Fault::MissingArchive)
+            {
                 file_requests += 1;
                 let from = range.unwrap_or(0) as usize;
                 let body = &served[from..];
@@ -334,6 +338,43 @@ fn a_truncated_archive_or_a_full_disk_fails_cleanly() {
         downloads(&mirror),
         before,
         "the kept archive is not downloaded again"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("Thunderbird_full.log")).unwrap(),
+        log_text()
+    );
+}
+
+#[test]
+fn a_missing_archive_is_named_and_a_partial_download_from_an_earlier_run_resumes() {
+    let archive = zip_of("Thunderbird/Thunderbird_full.log", &log_text());
+    let missing = start_mirror(archive.clone(), Fault::MissingArchive);
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = fetch(dir.path(), &missing.url, &[]);
+    assert!(!ok && out.contains("HTTP 404"), "{out}");
+    assert_eq!(names_in(dir.path()), Vec::<String>::new(), "{out}");
+
+    // An earlier run stopped after a third of the archive: the next one asks only for the
+    // rest, and the joined file verifies and unpacks.
+    let mirror = start_mirror(archive.clone(), Fault::None);
+    let dir = tempfile::tempdir().unwrap();
+    let had = archive.len() / 3;
+    std::fs::write(dir.path().join("Thunderbird.zip.part"), &archive[..had]).unwrap();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
+    assert!(ok, "{out}");
+    let downloads: Vec<String> = mirror
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with("/records/"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        downloads,
+        [format!(
+            "/records/8275861/files/Thunderbird.zip range={had}"
+        )]
     );
     assert_eq!(
         std::fs::read(dir.path().join("Thunderbird_full.log")).unwrap(),
