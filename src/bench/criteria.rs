@@ -5,18 +5,28 @@ use super::mix;
 use super::plan::CriterionSpec;
 use super::record::{CriterionResult, Measurement, TaskRecord};
 
-/// The detail of a criterion whose baseline tasks did not run.
-pub const BASELINE_NOT_MEASURED: &str = "not judged: the baseline was not measured";
 /// How the detail of a criterion that needs several machines starts on a local cluster.
-pub const NOT_JUDGED_ON_ONE_HOST: &str = "not judged on one host";
+const NOT_JUDGED_ON_ONE_HOST: &str = "not judged on one host";
+/// How the detail of a criterion starts whose standalone baseline runs only on local nodes.
+const NOT_JUDGED_WITHOUT_BASELINE: &str = "not judged without a standalone node";
+
+/// A criterion this setup cannot judge (several machines on one host, a standalone node on
+/// hosts): neither a pass nor a failure of what was measured.
+pub fn not_comparable_here(result: &CriterionResult) -> bool {
+    !result.judged
+        && (result.detail.starts_with(NOT_JUDGED_ON_ONE_HOST)
+            || result.detail.starts_with(NOT_JUDGED_WITHOUT_BASELINE))
+}
 
 /// `one_host`: every node of the environment runs on this machine (a local cluster), so a
-/// criterion that needs several hosts cannot be judged.
+/// criterion that needs several hosts cannot be judged. `skipped_baseline`: the label of the
+/// plan's baseline environment when this run does not start it (`--target`, `--nodes`).
 pub fn judge(
     spec: &CriterionSpec,
     tasks: &[TaskRecord],
     measurements: &[Measurement],
     one_host: bool,
+    skipped_baseline: Option<&str>,
 ) -> CriterionResult {
     let threshold = spec.max.or(spec.min).unwrap_or(0.0);
     let unjudged = |detail: String| CriterionResult {
@@ -63,7 +73,12 @@ pub fn judge(
                 let base_tasks = in_categories(&spec.baseline);
                 let Some((base, base_from)) = worst(stat_of_baseline(stat), &base_tasks, false)
                 else {
-                    return unjudged(BASELINE_NOT_MEASURED.into());
+                    return unjudged(match skipped_baseline {
+                        Some(label) => format!(
+                            "{NOT_JUDGED_WITHOUT_BASELINE}: this compares with a {label}, which the runner starts only for local runs (not with --target or --nodes)"
+                        ),
+                        None => "not judged: the baseline was not measured".into(),
+                    });
                 };
                 if stat == "throughput_ratio" {
                     if base <= 0.0 {
@@ -246,7 +261,7 @@ mod tests {
         let c = criterion(
             "name = 'text'\ncategories = ['simple text']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'",
         );
-        let r = judge(&c, &tasks, &[], false);
+        let r = judge(&c, &tasks, &[], false, None);
         assert!(r.judged && !r.passed, "{r:?}");
         assert_eq!(r.value, Some(12.0));
         assert!(r.detail.contains("kernel"), "{r:?}");
@@ -261,18 +276,18 @@ mod tests {
         let overhead = criterion(
             "name = 'o'\ncategories = ['orch']\nbaseline = ['direct']\ndivide_by = 2.0\nstat = 'p50'\nmax = 5.0\nunit = 'ms'",
         );
-        let r = judge(&overhead, &tasks, &[], false);
+        let r = judge(&overhead, &tasks, &[], false, None);
         assert_eq!(r.value, Some(2.0));
         assert!(r.passed);
         let ratio = criterion(
             "name = 'r'\ncategories = ['orch']\nbaseline = ['direct']\nstat = 'throughput_ratio'\nmin = 2.5\nunit = 'x'",
         );
-        let r = judge(&ratio, &tasks, &[], false);
+        let r = judge(&ratio, &tasks, &[], false, None);
         assert_eq!(r.value, Some(2.7));
         assert!(r.passed, "{r:?}");
         let mut on_hosts = ratio.clone();
         on_hosts.needs_hosts = Some(3);
-        let r = judge(&on_hosts, &tasks, &[], true);
+        let r = judge(&on_hosts, &tasks, &[], true, None);
         assert!(
             !r.judged && r.detail.starts_with("not judged on one host"),
             "{r:?}"
@@ -298,14 +313,14 @@ mod tests {
             let c = criterion(&format!(
                 "name = 'e'\ncategories = [{cats}]\nstat = 'errors'\nmax = 0.0\nunit = 'count'"
             ));
-            let r = judge(&c, &tasks, &[], false);
+            let r = judge(&c, &tasks, &[], false, None);
             assert_eq!(r.value, Some(3.0), "{cats}: {r:?}");
             assert!(!r.passed);
         }
         let p50 = criterion(
             "name = 'p'\ncategories = ['mix: SQL']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'",
         );
-        let r = judge(&p50, &tasks, &[], false);
+        let r = judge(&p50, &tasks, &[], false, None);
         assert_eq!(r.value, Some(9.0));
         assert!(r.passed && r.detail.contains("mix: SQL"), "{r:?}");
     }
@@ -321,21 +336,21 @@ mod tests {
         let c = criterion(
             "name = 'a'\ncategories = ['SQL']\nstat = 'failed_assertions'\nmax = 0.0\nunit = 'count'",
         );
-        let r = judge(&c, &[bad], &[], false);
+        let r = judge(&c, &[bad], &[], false, None);
         assert!(!r.passed && r.detail.contains("COUNT 9"), "{r:?}");
 
         let m = criterion("name = 'e'\nmeasurement = 'election_secs'\nmax = 5.0\nunit = 's'");
-        assert!(!judge(&m, &[], &[], false).judged);
+        assert!(!judge(&m, &[], &[], false, None).judged);
         let measured = Measurement {
             name: "election_secs".into(),
             value: 1.4,
             unit: "s".into(),
             detail: String::new(),
         };
-        assert!(judge(&m, &[], &[measured], false).passed);
+        assert!(judge(&m, &[], &[measured], false, None).passed);
 
         let n = criterion("name = 'n'\nmax = 2.0\nunit = 'ms'\nnot_built = 'fan-out'");
-        let r = judge(&n, &[], &[], false);
+        let r = judge(&n, &[], &[], false, None);
         assert!(
             !r.judged && !r.passed && r.detail.contains("fan-out"),
             "{r:?}"

@@ -138,12 +138,7 @@ pub async fn load_dataset(
     }
     if let Some(extra) = plan.spec.extra_topic.as_ref().filter(|e| e.vectors) {
         let started = Instant::now();
-        let mut vectors = 0;
-        for node in targets {
-            vectors =
-                super::wait_for_vectors(&client, node, &extra.topic, Duration::from_secs(6 * 3600))
-                    .await?;
-        }
+        let vectors = embedded_on_every_node(&client, targets, &extra.topic).await?;
         println!(
             "  {vectors} records of {} embedded and indexed on every node in {:.1} s",
             extra.topic,
@@ -152,12 +147,7 @@ pub async fn load_dataset(
     }
     if plan.vectors {
         let started = Instant::now();
-        let mut vectors = 0;
-        // Every replica embeds its own copy: wait until each node has all of them.
-        for node in targets {
-            vectors = super::wait_for_vectors(&client, node, topic, Duration::from_secs(6 * 3600))
-                .await?;
-        }
+        let vectors = embedded_on_every_node(&client, targets, topic).await?;
         record.vectors = Some(vectors);
         record.embed_secs = Some(started.elapsed().as_secs_f64());
         println!(
@@ -304,18 +294,7 @@ async fn load_services(
         let started = Instant::now();
         let mut vectors = 0;
         for topic in ServiceTopic::ALL {
-            for node in targets {
-                let on_node = super::wait_for_vectors(
-                    &client,
-                    node,
-                    topic.name(),
-                    Duration::from_secs(6 * 3600),
-                )
-                .await?;
-                if node == &targets[0] {
-                    vectors += on_node;
-                }
-            }
+            vectors += embedded_on_every_node(&client, targets, topic.name()).await?;
         }
         let embed_secs = started.elapsed().as_secs_f64();
         record.vectors = Some(vectors);
@@ -325,6 +304,21 @@ async fn load_services(
         );
     }
     Ok(record)
+}
+
+/// Waits until every node has embedded and indexed all of `topic`'s records (every replica
+/// embeds its own copy), and returns how many that is.
+async fn embedded_on_every_node(
+    client: &reqwest::Client,
+    targets: &[String],
+    topic: &str,
+) -> Result<u64> {
+    let mut vectors = 0;
+    for node in targets {
+        vectors =
+            super::wait_for_vectors(client, node, topic, Duration::from_secs(6 * 3600)).await?;
+    }
+    Ok(vectors)
 }
 
 /// Loads `input` into `topic` through the normal write path with the plan's partitions, and

@@ -22,9 +22,6 @@ use super::telemetry::{Collector, SharedTelemetry};
 use super::{assertions, criteria, fingerprint};
 use crate::error::{Error, Result};
 
-/// How the detail of a criterion starts whose standalone baseline runs only on local nodes.
-const NOT_JUDGED_WITHOUT_BASELINE: &str = "not judged without a standalone node";
-
 pub struct RunOptions {
     pub plans: Vec<Plan>,
     pub scale: String,
@@ -203,8 +200,7 @@ impl<'a> Runner<'a> {
                         plan.criteria
                             .iter()
                             .any(|spec| spec.name == c.name && spec.not_built.is_some())
-                            || c.detail.starts_with(criteria::NOT_JUDGED_ON_ONE_HOST)
-                            || c.detail.starts_with(NOT_JUDGED_WITHOUT_BASELINE)
+                            || criteria::not_comparable_here(c)
                     };
                     let ok = phase.tasks.iter().all(|t| t.passed)
                         && phase.criteria.iter().all(|c| c.passed || neutral(c));
@@ -283,26 +279,24 @@ impl<'a> Runner<'a> {
         if let Some(m) = PanicCount::measurement(&panics_seen) {
             self.record.phases[i].measurements.push(m);
         }
-        let external_targets = !self.options.targets.is_empty();
+        // The plan's baseline environment is started only for local runs (see `baseline`).
+        let skipped_baseline = plan
+            .baseline
+            .as_ref()
+            .filter(|_| !self.options.targets.is_empty())
+            .map(|b| b.label.as_str());
         let phase = &mut self.record.phases[i];
         phase.criteria = plan
             .criteria
             .iter()
             .map(|c| {
-                let mut result = criteria::judge(c, &phase.tasks, &phase.measurements, one_host);
-                // The plan's baseline environment (a standalone node) is started only for local
-                // runs: on hosts the comparison is not made, which is neither a pass nor a
-                // failure of the hosts.
-                if let Some(b) = plan.baseline.as_ref().filter(|_| external_targets)
-                    && !result.judged
-                    && result.detail == criteria::BASELINE_NOT_MEASURED
-                {
-                    result.detail = format!(
-                        "{NOT_JUDGED_WITHOUT_BASELINE}: this compares with a {}, which the runner starts only for local runs (not with --target or --nodes)",
-                        b.label
-                    );
-                }
-                result
+                criteria::judge(
+                    c,
+                    &phase.tasks,
+                    &phase.measurements,
+                    one_host,
+                    skipped_baseline,
+                )
             })
             .collect();
         for c in &phase.criteria {

@@ -217,6 +217,18 @@ impl Node {
         let mut unreachable: HashMap<NodeId, String> = HashMap::new();
         let mut next_ask = Instant::now();
         let mut retry = RETRY_FIRST;
+        // The replicas waited on: a change of their counts ends a poll early.
+        let shards: Vec<Arc<Shard>> = wanted
+            .iter()
+            .filter_map(|(topic, partition)| {
+                Some(
+                    self.topic_with(topic, *partition)?
+                        .local(*partition)?
+                        .shard
+                        .clone(),
+                )
+            })
+            .collect();
         loop {
             if targets.values().any(Option::is_none) && Instant::now() >= next_ask {
                 self.learn_targets(&mut targets, reads, &mut unreachable)
@@ -225,17 +237,6 @@ impl Node {
                 retry = (retry * 2).min(RETRY_MAX);
             }
             // Taken before the counts are read, so a move in between still wakes the wait below.
-            let shards: Vec<Arc<Shard>> = targets
-                .keys()
-                .filter_map(|(topic, partition)| {
-                    Some(
-                        self.topic_with(topic, *partition)?
-                            .local(*partition)?
-                            .shard
-                            .clone(),
-                    )
-                })
-                .collect();
             let moved: Vec<_> = shards.iter().map(|s| Box::pin(s.counts_moved())).collect();
             // Partitions whose records are all here, only not committed to the text index yet.
             let mut index_behind = Vec::new();
