@@ -5,6 +5,7 @@
 //! - [`checksum`]: hex digests of files and bytes.
 //! - [`config`]: node settings, layered default < file < `SV_*` env < flags.
 //! - [`error`]: the one error type, mapped to HTTP status and exit code.
+//! - [`host`]: the code version and the machine a process runs on.
 //! - [`record`]: the log record every role passes around.
 //! - [`dataset`]: Loghub parsers (Thunderbird, BGL, HDFS), severity rule, seeded generators.
 //! - [`cluster`]: raft (openraft): the on-disk log, the metadata group, a group per partition.
@@ -29,6 +30,7 @@ pub mod demo;
 pub mod deploy;
 pub mod embed;
 pub mod error;
+pub mod host;
 pub mod ingest;
 pub mod node;
 pub mod process;

@@ -1,9 +1,7 @@
-//! What a run record says about where it ran: run ids and UTC times, the code version and
-//! build profile, and the machine (CPU model, cores, memory, OS).
+//! Run ids and UTC times for run records (the code version and the machine are `crate::host`'s).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::record::{Hardware, Version};
 use crate::dataset::civil::civil_from_days;
 
 fn utc_parts(epoch: i64) -> (i64, u32, u32, i64, i64, i64) {
@@ -34,57 +32,6 @@ pub fn run_id(label: &str) -> String {
     // Two runs started in the same second get different ids.
     let nonce = std::process::id() % 1000;
     format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z-{label}-{nonce:03}")
-}
-
-pub fn version() -> Version {
-    Version {
-        package: env!("CARGO_PKG_VERSION").into(),
-        git: env!("SV_GIT_VERSION").into(),
-        build: if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-        .into(),
-    }
-}
-
-pub fn hardware() -> Hardware {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu_model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map_or_else(
-            || std::env::consts::ARCH.to_string(),
-            |m| m.trim().to_string(),
-        );
-    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024);
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|r| {
-            r.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::OS.to_string());
-    Hardware {
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default(),
-        os,
-        cpu_model,
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory_bytes,
-    }
 }
 
 #[cfg(test)]

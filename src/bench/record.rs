@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::host::{Hardware, Version};
 
 /// Bumped when a field changes meaning; readers refuse newer schemas with a clear message.
 pub const SCHEMA: u32 = 1;
@@ -37,24 +38,23 @@ pub struct RunRecord {
     pub phases: Vec<PhaseRecord>,
     /// Per node, one sample a second for the whole run.
     pub telemetry: Vec<NodeTelemetry>,
+    /// Every node the run used, as it described itself when first used: `hardware` above is
+    /// the machine the runner (the load generator) ran on, these are the targets'.
+    #[serde(default)]
+    pub nodes: Vec<NodeRecord>,
 }
 
+/// One node as its `GET /_node` described it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Version {
-    pub package: String,
-    /// `git describe --always --dirty` at build time, or `unknown` outside a checkout.
-    pub git: String,
-    /// `debug` or `release`: debug timings are not benchmarks.
-    pub build: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Hardware {
-    pub hostname: String,
-    pub os: String,
-    pub cpu_model: String,
-    pub cpus: usize,
-    pub memory_bytes: u64,
+pub struct NodeRecord {
+    /// The API address the runner sent queries to.
+    pub target: String,
+    pub node_id: u64,
+    pub version: Version,
+    pub hardware: Hardware,
+    /// The node's effective configuration (default < file < environment < flags), with its
+    /// cluster token withheld.
+    pub config: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -88,8 +88,8 @@ pub async fn run(options: RunOptions) -> Result<RunRecord> {
         started_at: fingerprint::now_rfc3339(),
         finished_at: None,
         updated_at: Some(fingerprint::now_rfc3339()),
-        version: fingerprint::version(),
-        hardware: fingerprint::hardware(),
+        version: crate::host::version(),
+        hardware: crate::host::hardware(),
         environment: super::record::Environment {
             kind: String::new(),
             targets: options.targets.clone(),
@@ -114,6 +114,7 @@ pub async fn run(options: RunOptions) -> Result<RunRecord> {
             })
             .collect(),
         telemetry: Vec::new(),
+        nodes: Vec::new(),
     };
     if record.path_in(&options.runs_dir).exists() {
         return Err(Error::Conflict(format!(

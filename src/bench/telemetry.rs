@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::record::{NodeTelemetry, TelemetrySample};
+use super::record::{NodeRecord, NodeTelemetry, TelemetrySample};
+use crate::error::{Error, Result};
 
 pub type SharedTelemetry = Arc<Mutex<Vec<NodeTelemetry>>>;
 
@@ -79,4 +80,31 @@ async fn sample(client: &reqwest::Client, target: &str, t: f64) -> TelemetrySamp
         embed_lag: v["embed_lag"].as_u64(),
         cache_hit_ratio: v["cache_hit_ratio"].as_f64(),
     }
+}
+
+/// What `target` says about itself at `GET /_node` (version, machine, effective config).
+pub async fn describe(client: &reqwest::Client, target: &str) -> Result<NodeRecord> {
+    let url = format!("{target}/_node");
+    let answer = client
+        .get(&url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| Error::Unavailable(format!("{url}: {e}")))?;
+    let v: Value = answer
+        .json()
+        .await
+        .map_err(|e| Error::Unavailable(format!("{url}: {e}")))?;
+    Ok(NodeRecord {
+        target: target.to_string(),
+        node_id: field(&v, &url, "node_id")?,
+        version: field(&v, &url, "version")?,
+        hardware: field(&v, &url, "hardware")?,
+        config: v["config"].clone(),
+    })
+}
+
+fn field<T: serde::de::DeserializeOwned>(answer: &Value, url: &str, name: &str) -> Result<T> {
+    serde_json::from_value(answer[name].clone())
+        .map_err(|e| Error::Unavailable(format!("{url}: `{name}`: {e}")))
 }

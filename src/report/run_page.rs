@@ -66,7 +66,7 @@ fn header(out: &mut String, run: &RunRecord, base: &str) {
     let took = store::elapsed(run).map_or_else(|| "—".to_string(), duration);
     let _ = write!(
         out,
-        r#"<dl class="facts"><dt>id</dt><dd>{}</dd><dt>started</dt><dd>{}</dd><dt>finished</dt><dd>{}</dd><dt>duration</dt><dd>{}{}</dd><dt>version</dt><dd>{} {}</dd><dt>build</dt><dd>{}</dd><dt>hardware</dt><dd>{}: {}, {} × {}, {} memory</dd><dt>environment</dt><dd>{}{}</dd></dl>"#,
+        r#"<dl class="facts"><dt>id</dt><dd>{}</dd><dt>started</dt><dd>{}</dd><dt>finished</dt><dd>{}</dd><dt>duration</dt><dd>{}{}</dd><dt>version</dt><dd>{} {}</dd><dt>build</dt><dd>{}</dd><dt>runner hardware</dt><dd>{}: {}, {} × {}, {} memory</dd><dt>environment</dt><dd>{}{}</dd></dl>"#,
         esc(&run.id),
         esc(&timestamp(&run.started_at)),
         esc(&finished),
@@ -98,11 +98,40 @@ fn header(out: &mut String, run: &RunRecord, base: &str) {
         }
         out.push_str("</ul>");
     }
+    nodes(out, run);
     let _ = write!(
         out,
         r#"<p class="downloads">Download: <a href="{base}/runs/{id}.json">JSON</a> · <a href="{base}/runs/{id}.csv">CSV (tasks)</a> · <a href="{base}/?b={id}">compare…</a></p></section>"#,
         base = esc(base),
     );
+}
+
+/// Each node the run used: where it ran and how it was configured (its secrets withheld).
+fn nodes(out: &mut String, run: &RunRecord) {
+    if run.nodes.is_empty() {
+        return;
+    }
+    out.push_str(r#"<h3>Nodes</h3><table class="nodes"><thead><tr><th>node</th><th>id</th><th>version</th><th>hardware</th><th>effective config</th></tr></thead><tbody>"#);
+    for node in &run.nodes {
+        let hw = &node.hardware;
+        let config = serde_json::to_string_pretty(&node.config).unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{} {} ({})</td><td>{}: {}, {} × {}, {} memory</td><td><details><summary>config</summary><pre>{}</pre></details></td></tr>",
+            esc(&node.target),
+            node.node_id,
+            esc(&node.version.package),
+            esc(&node.version.git),
+            esc(&node.version.build),
+            esc(&hw.hostname),
+            esc(&hw.os),
+            hw.cpus,
+            esc(&hw.cpu_model),
+            bytes(hw.memory_bytes),
+            esc(&config),
+        );
+    }
+    out.push_str("</tbody></table>");
 }
 
 fn phase_section(out: &mut String, run: &RunRecord, index: usize, phase: &PhaseRecord) {

@@ -6,6 +6,7 @@ pub mod es_query;
 pub mod fanout;
 pub mod gather;
 pub mod health;
+pub mod node_info;
 pub mod node_telemetry;
 pub mod query;
 pub mod remote;
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/_node", get(node_info::node_info))
         .route("/_telemetry", get(node_telemetry::telemetry))
         .route("/_cluster/status", get(cluster::status))
         .route(

@@ -432,6 +432,44 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         "no network bytes sampled"
     );
     assert!(sampled >= 10, "{sampled} telemetry samples");
+    // Every node the run queried is recorded with its machine and its effective config, and
+    // the cluster nodes' shared token is not in the record.
+    let described = run["nodes"].as_array().unwrap();
+    for target in run["environment"]["targets"].as_array().unwrap() {
+        let node = described
+            .iter()
+            .find(|n| n["target"] == *target)
+            .unwrap_or_else(|| panic!("{target} not described: {described:?}"));
+        assert_eq!(node["config"]["node_id"], node["node_id"], "{node}");
+        assert!(node["hardware"]["cpus"].as_u64().unwrap() >= 1, "{node}");
+        assert_eq!(node["version"]["build"], build, "{node}");
+    }
+    let clustered: Vec<&Value> = described
+        .iter()
+        .filter(|n| n["config"]["cluster"]["members"].as_array().unwrap().len() == 3)
+        .collect();
+    assert_eq!(
+        clustered.len(),
+        6,
+        "SV-3's and SV-4's clusters: {described:?}"
+    );
+    for node in &clustered {
+        assert_eq!(
+            node["config"]["cluster"]["token"], "(set, withheld)",
+            "{node}"
+        );
+    }
+    // As each plan set it up: SV-3 replicates every partition three times, SV-4 once.
+    let mut factors: Vec<u64> = clustered
+        .iter()
+        .map(|n| {
+            n["config"]["cluster"]["replication_factor"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    factors.dedup();
+    assert_eq!(factors, [3, 1], "{described:?}");
 
     // Nothing left running or on disk from the run's nodes.
     let tmp_path = tmp.path().to_str().unwrap();
@@ -484,6 +522,10 @@ fn demo_at_tiny_scale_judges_every_phase_and_leaves_no_node_running() {
         assert!(page.dom.contains(&name), "{name}");
     }
     assert!(page.dom.contains("SIGKILL"), "the failover timeline");
+    assert!(
+        page.dom.contains("<h3>Nodes</h3>"),
+        "the nodes and their config"
+    );
     assert!(
         page.dom.contains(r#"class="queries""#),
         "per-query latency tables"
@@ -602,6 +644,14 @@ fn bench_run_against_a_target_loads_once_and_refuses_foreign_data() {
         assert_eq!(p["dataset"]["records_loaded"], 3000);
         assert_eq!(record["environment"]["kind"], "external");
         assert_eq!(record["telemetry"][0]["node"], server.base.as_str());
+        // The target's own effective config is recorded, not the runner's.
+        let node = &record["nodes"][0];
+        assert_eq!(node["target"], server.base.as_str(), "{record}");
+        assert_eq!(
+            node["config"]["data_dir"],
+            tmp.path().join("data").to_str().unwrap(),
+            "{node}"
+        );
     }
     // SV-4 loads 2,000 Thunderbird lines at this scale (SV-1 has topics of its own now).
     let other = run("SV-4");

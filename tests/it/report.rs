@@ -167,6 +167,21 @@ fn report_serves_pages_json_and_csv_and_refuses_paths_outside_the_runs_dir() {
         assert!(page.body.contains("timings are not benchmarks"));
     }
     assert!(!page.body.contains("<local>"), "labels are escaped");
+    // Each node's machine and effective config, as the nodes described themselves.
+    for node in &run.nodes {
+        assert!(
+            page.body.contains(&node.hardware.hostname),
+            "{}",
+            node.target
+        );
+        let data_dir = node.config["data_dir"].as_str().unwrap();
+        assert!(
+            page.body
+                .contains(&data_dir.replace('<', "&lt;").replace('>', "&gt;")),
+            "{data_dir}"
+        );
+        assert!(!page.body.contains(data_dir), "config values are escaped");
+    }
 
     let api = get(&format!("{base}/api/runs/{}", run.id), None);
     assert_eq!(api.status, 200);

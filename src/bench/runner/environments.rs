@@ -128,6 +128,7 @@ impl<'a> Runner<'a> {
                     self.record.environment.notes.push(note);
                 }
             }
+            self.describe_nodes(&env.targets).await;
             self.collector = Some(Collector::start(
                 env.targets.clone(),
                 self.run_started,
@@ -231,6 +232,23 @@ impl<'a> Runner<'a> {
         self.run_tasks(i, &copies).await?;
         let after = panic_counts(&crate::bench::http_client(), &self.targets()).await;
         Ok(PanicCount::between(" (baseline)", before, after))
+    }
+
+    /// Records each of `targets` the run has not seen yet as it describes itself. A node that
+    /// cannot say (an older binary) is left out with a warning; the run goes on.
+    async fn describe_nodes(&mut self, targets: &[String]) {
+        let client = crate::bench::http_client();
+        for target in targets {
+            if self.record.nodes.iter().any(|n| &n.target == target) {
+                continue;
+            }
+            match crate::bench::telemetry::describe(&client, target).await {
+                Ok(node) => self.record.nodes.push(node),
+                Err(e) => {
+                    eprintln!("warning: the run record will not hold this node's config: {e}")
+                }
+            }
+        }
     }
 
     /// [`Self::ensure_environment`], returning each node's panic count to measure the phase

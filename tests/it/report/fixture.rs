@@ -7,8 +7,8 @@
 use serde_json::json;
 use sv_appliance::bench::record::{
     AssertionResult, CriterionResult, DatasetRecord, Environment, Event, Hardware, Measurement,
-    NodeTelemetry, Percentiles, PhaseRecord, RunRecord, SCHEMA, TaskRecord, TelemetrySample,
-    TimePoint, Version,
+    NodeRecord, NodeTelemetry, Percentiles, PhaseRecord, RunRecord, SCHEMA, TaskRecord,
+    TelemetrySample, TimePoint, Version,
 };
 
 /// Percentiles from a p50 the way a log-normal-ish latency spreads; p99.9 only with 1,000
@@ -302,6 +302,29 @@ pub fn fixture_run() -> RunRecord {
         },
         phases: vec![text, failover],
         telemetry: telemetry(),
+        nodes: (1..=3)
+            .map(|id| NodeRecord {
+                target: format!("http://127.0.0.1:710{id}"),
+                node_id: id,
+                version: Version {
+                    package: "0.1.0".to_string(),
+                    git: "0f106e3-dirty".to_string(),
+                    build: "debug".to_string(),
+                },
+                hardware: Hardware {
+                    hostname: format!("dell-{id}"),
+                    os: "Debian GNU/Linux 12".to_string(),
+                    cpu_model: "Intel Xeon E5-2630".to_string(),
+                    cpus: 16,
+                    memory_bytes: 64 << 30,
+                },
+                config: json!({
+                    "node_id": id,
+                    "data_dir": format!("/var/lib/sv <node {id}>"),
+                    "cluster": { "token": "(set, withheld)", "replication_factor": 3 },
+                }),
+            })
+            .collect(),
     }
 }
 
