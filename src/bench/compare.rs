@@ -3,7 +3,71 @@
 
 use std::fmt::Write;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
 use super::record::{RunRecord, TaskRecord};
+
+/// Config keys that name a node rather than set it up: they differ between any two runs.
+const IDENTITY_KEYS: &[&str] = &[
+    "node_id",
+    "data_dir",
+    "api.listen",
+    "cluster.raft_listen",
+    "cluster.members",
+    "report.runs_dir",
+];
+
+/// One run's node settings: dotted key → every value its nodes had (one, unless they differed).
+fn node_settings(run: &RunRecord) -> BTreeMap<String, BTreeSet<String>> {
+    fn walk(prefix: &str, value: &Value, out: &mut BTreeMap<String, BTreeSet<String>>) {
+        if IDENTITY_KEYS.contains(&prefix) {
+            return;
+        }
+        match value {
+            Value::Object(fields) => {
+                for (name, v) in fields {
+                    let key = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            leaf => {
+                out.entry(prefix.to_string())
+                    .or_default()
+                    .insert(leaf.to_string());
+            }
+        }
+    }
+    let mut settings = BTreeMap::new();
+    for node in &run.nodes {
+        walk("", &node.config, &mut settings);
+    }
+    settings
+}
+
+/// The node settings two runs did not share, as `(key, A's values, B's values)`; empty when
+/// either run recorded no node (a record from before nodes were recorded).
+pub fn config_differences(a: &RunRecord, b: &RunRecord) -> Vec<(String, String, String)> {
+    if a.nodes.is_empty() || b.nodes.is_empty() {
+        return Vec::new();
+    }
+    let (sa, sb) = (node_settings(a), node_settings(b));
+    let shown = |values: Option<&BTreeSet<String>>| {
+        values.map_or("—".to_string(), |v| {
+            v.iter().cloned().collect::<Vec<_>>().join(" / ")
+        })
+    };
+    let keys: BTreeSet<&String> = sa.keys().chain(sb.keys()).collect();
+    keys.into_iter()
+        .filter(|k| sa.get(*k) != sb.get(*k))
+        .map(|k| (k.clone(), shown(sa.get(k)), shown(sb.get(k))))
+        .collect()
+}
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{v:.2}"))
@@ -66,6 +130,9 @@ pub fn render_compare(a: &RunRecord, b: &RunRecord) -> String {
             "note: the runs differ in build ({} vs {}) or scale ({} vs {}); ratios compare unlike things",
             a.version.build, b.version.build, a.scale, b.scale
         );
+    }
+    for (key, va, vb) in config_differences(a, b) {
+        let _ = writeln!(out, "node config differs: {key} = {va} (A) vs {vb} (B)");
     }
     for pa in &a.phases {
         let Some(pb) = b.phases.iter().find(|p| p.plan == pa.plan) else {

@@ -16,6 +16,20 @@ pub fn render(a: &RunRecord, b: &RunRecord, base: &str) -> String {
     if a.hardware.hostname != b.hardware.hostname || a.environment.kind != b.environment.kind {
         body.push_str(r#"<p class="warning">The runs differ in host or environment; ratios compare the setups as much as the code.</p>"#);
     }
+    let differences = crate::bench::compare::config_differences(a, b);
+    if !differences.is_empty() {
+        body.push_str(r#"<h3>Node config that differs</h3><table class="config-diff"><thead><tr><th>setting</th><th>A</th><th>B</th></tr></thead><tbody>"#);
+        for (key, va, vb) in &differences {
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(key),
+                esc(va),
+                esc(vb)
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
     for (phase_a, phase_b) in pair_phases(a, b) {
         let any = phase_a.or(phase_b).expect("a pair has at least one side");
         let _ = write!(

@@ -91,6 +91,9 @@ fn runs_dir_with_fixture(root: &Path) -> (std::path::PathBuf, RunRecord, RunReco
         task.latency_ms.p50 = task.latency_ms.p50.map(|v| v * 0.5);
         task.throughput *= 1.5;
     }
+    for node in &mut later.nodes {
+        node.config["vector"]["ef_search"] = 128.into();
+    }
     later.save(&runs).unwrap();
     std::fs::write(runs.join("20250101T000000Z-broken.json"), "{ not json").unwrap();
     let mut secret = run.clone();
@@ -250,6 +253,15 @@ fn report_serves_pages_json_and_csv_and_refuses_paths_outside_the_runs_dir() {
     let compare = get(&format!("{base}/compare?a={}&b={}", run.id, later.id), None);
     assert_eq!(compare.status, 200);
     assert!(compare.body.contains("B/A") && compare.body.contains("0.50×"));
+    // The one setting the runs' nodes did not share is named; a node's own identity is not.
+    assert!(
+        compare
+            .body
+            .contains("<tr><td><code>vector.ef_search</code></td><td>64</td><td>128</td></tr>"),
+        "{}",
+        compare.body
+    );
+    assert!(!compare.body.contains("<code>data_dir</code>"));
     assert_eq!(
         get(&format!("{base}/compare?a={}", run.id), None).status,
         400

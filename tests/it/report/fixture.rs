@@ -322,6 +322,7 @@ pub fn fixture_run() -> RunRecord {
                     "node_id": id,
                     "data_dir": format!("/var/lib/sv <node {id}>"),
                     "cluster": { "token": "(set, withheld)", "replication_factor": 3 },
+                    "vector": { "ef_search": 64 },
                 }),
             })
             .collect(),
