@@ -108,7 +108,8 @@ impl AnswerChecks {
         })
     }
 
-    fn per_answer(spec: &AssertionSpec) -> bool {
+    /// Whether `spec` is checked on each answer (rather than once over the task).
+    pub fn per_answer(spec: &AssertionSpec) -> bool {
         matches!(
             spec,
             AssertionSpec::HitsAbove(_)

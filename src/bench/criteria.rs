@@ -4,6 +4,7 @@
 use super::mix;
 use super::plan::CriterionSpec;
 use super::record::{CriterionResult, Measurement, TaskRecord};
+use super::stats::MIN_SAMPLES_JUDGED_P50;
 
 /// How the detail of a criterion that needs several machines starts on a local cluster.
 const NOT_JUDGED_ON_ONE_HOST: &str = "not judged on one host";
@@ -187,6 +188,7 @@ fn worst(stat: &str, tasks: &[&TaskRecord], higher_is_good: bool) -> Option<(f64
                 "p90" => t.latency_ms.p90,
                 "p95" => t.latency_ms.p95,
                 "p99" => t.latency_ms.p99,
+                "min" => t.latency_ms.min,
                 "max" => t.latency_ms.max,
                 _ => None,
             };
@@ -198,6 +200,19 @@ fn worst(stat: &str, tasks: &[&TaskRecord], higher_is_good: bool) -> Option<(f64
                     n => format!("{n} samples are too few for it"),
                 };
                 return Some((f64::NAN, format!("{stat} of {:?}: {why}", t.name)));
+            }
+            if stat == "p50"
+                && let Some(t) = tasks
+                    .iter()
+                    .find(|t| t.latency_ms.count < MIN_SAMPLES_JUDGED_P50)
+            {
+                return Some((
+                    f64::NAN,
+                    format!(
+                        "p50 of {:?}: {} samples are too few to judge (at least {MIN_SAMPLES_JUDGED_P50})",
+                        t.name, t.latency_ms.count
+                    ),
+                ));
             }
             let mut values: Vec<(f64, &str)> = tasks
                 .iter()
@@ -265,6 +280,25 @@ mod tests {
         assert!(r.judged && !r.passed, "{r:?}");
         assert_eq!(r.value, Some(12.0));
         assert!(r.detail.contains("kernel"), "{r:?}");
+    }
+
+    #[test]
+    fn a_p50_of_a_handful_of_samples_is_not_a_verdict() {
+        let c = criterion(
+            "name = 'miss'\ncategories = ['miss']\nstat = 'p50'\nmax = 500.0\nunit = 'ms'",
+        );
+        let mut few = task("hybrid, cache miss", "miss", 40.0, 0.0);
+        few.latency_ms.count = MIN_SAMPLES_JUDGED_P50 - 1;
+        let r = judge(&c, std::slice::from_ref(&few), &[], false, None);
+        assert!(r.judged && !r.passed, "{r:?}");
+        assert!(
+            r.detail
+                .contains("4 samples are too few to judge (at least 5)"),
+            "{r:?}"
+        );
+        few.latency_ms.count = MIN_SAMPLES_JUDGED_P50;
+        let r = judge(&c, &[few], &[], false, None);
+        assert!(r.passed && r.value == Some(40.0), "{r:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::assertions::AnswerChecks;
 use super::load::{AnswerCheck, PartOutcome, Request};
-use super::plan::TaskSpec;
+use super::plan::{AssertionSpec, TaskSpec};
 use super::record::{AssertionResult, TaskRecord};
 
 /// The `kind` of a mixed task's whole record.
@@ -25,6 +25,8 @@ pub struct Part {
     pub category: String,
     pub weight: u64,
     pub bodies: Vec<Value>,
+    /// The part's own answer checks, beside the task's.
+    pub assertions: Vec<AssertionSpec>,
 }
 
 /// The parts of `spec` (checked when the plan was parsed).
@@ -35,6 +37,7 @@ pub fn parts(spec: &TaskSpec) -> Vec<Part> {
             category: spec.category.clone(),
             weight: 1,
             bodies: spec.bodies(),
+            assertions: Vec::new(),
         }];
     }
     spec.mix
@@ -44,6 +47,7 @@ pub fn parts(spec: &TaskSpec) -> Vec<Part> {
             category: p.category.clone(),
             weight: p.weight,
             bodies: p.bodies.clone(),
+            assertions: p.assertions.clone(),
         })
         .collect()
 }
@@ -209,6 +213,7 @@ mod tests {
             category: kind.into(),
             weight,
             bodies: (0..bodies).map(|b| json!({ "b": b })).collect(),
+            assertions: Vec::new(),
         }
     }
 
@@ -295,12 +300,24 @@ mod tests {
         base
     }
 
-    /// A 60/40 text/SQL mix of 20 rounds (100 requests) after one warm-up round.
+    /// A 60/40 text/SQL mix of 20 rounds (100 requests) after one warm-up round, every answer
+    /// checked for hits.
     async fn run_mix(text_bodies: &str, sql_bodies: &str) -> Vec<TaskRecord> {
+        run_mix_checking("[{ hits_above = 0 }]", "[]", text_bodies, sql_bodies).await
+    }
+
+    /// The same mix with the task's checks and the text part's own.
+    async fn run_mix_checking(
+        task_assert: &str,
+        text_assert: &str,
+        text_bodies: &str,
+        sql_bodies: &str,
+    ) -> Vec<TaskRecord> {
         let spec: TaskSpec = toml::from_str(&format!(
             "name = 'mixed'\ncategory = 'mix'\nclients = 2\nwarmup = 1\niterations = 20\n\
-             assert = [{{ hits_above = 0 }}]\nmix = [\n\
-             {{ kind = 'search', weight = 60, category = 'mix: text', bodies = {text_bodies} }},\n\
+             assert = {task_assert}\nmix = [\n\
+             {{ kind = 'search', weight = 60, category = 'mix: text', bodies = {text_bodies}, \
+                assert = {text_assert} }},\n\
              {{ kind = 'sql', weight = 40, category = 'mix: SQL', bodies = {sql_bodies} }},\n]"
         ))
         .unwrap();
@@ -399,6 +416,33 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_part_checks_its_own_answers_beside_the_tasks_checks() {
+        // Only the text part asks for hits: its empty answers fail it, while the SQL part and
+        // the whole, which ask for none, pass.
+        let records = run_mix_checking(
+            "[]",
+            "[{ hits_above = 0 }]",
+            "[{ q = 'a' }, { q = 'b' }, { q = 'nothing' }]",
+            "[{ query = 'SELECT 1' }, { query = 'SELECT 2' }]",
+        )
+        .await;
+        let [whole, text, sql] = &records[..] else {
+            unreachable!()
+        };
+        assert!(
+            !text.passed && text.assertions[0].detail.contains("20 of 60"),
+            "{text:?}"
+        );
+        assert!(sql.passed, "{:?}", sql.assertions);
+        assert!(whole.passed, "{:?}", whole.assertions);
+        assert!(
+            !whole.assertions.iter().any(|a| a.name.starts_with("hits")),
+            "{:?}",
+            whole.assertions
+        );
+    }
+
     fn plan(task: &str) -> crate::error::Result<Plan> {
         Plan::parse(&format!(
             "id = 'T'\ntitle = 't'\ndescription = 't'\n\
@@ -450,6 +494,13 @@ mod tests {
             "mix = [{text}, {sql}]\nassert = [{{ recall_at_least = 0.9 }}]"
         ));
         assert!(err.contains("cannot apply to a mix"), "{err}");
+        let checked_part = "{ kind = 'search', weight = 3, category = 'mix: text', \
+             bodies = [{ q = 'a' }], assert = [{ recall_at_least = 0.9 }] }";
+        let err = refused(&format!("mix = [{checked_part}, {sql}]"));
+        assert!(
+            err.contains("\"mix: text\"") && err.contains("not per part"),
+            "{err}"
+        );
         let err = refused("body = { q = 'a' }");
         assert!(err.contains("give kind"), "{err}");
     }

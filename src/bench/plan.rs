@@ -234,6 +234,10 @@ pub struct MixPart {
     pub category: String,
     /// Sent in turn, each part rotating through its own.
     pub bodies: Vec<Value>,
+    /// Checks on this part's answers only, beside the task's own on every answer: a mix of
+    /// vector queries, which always find neighbours, and text ones, which may not.
+    #[serde(default, rename = "assert")]
+    pub assertions: Vec<AssertionSpec>,
 }
 
 /// What a task checks on its answers; a fast wrong answer fails the task.
@@ -270,7 +274,7 @@ pub struct CriterionSpec {
     /// Judge over tasks of these categories (the worst one counts) …
     #[serde(default)]
     pub categories: Vec<String>,
-    /// … on this statistic: `p50`, `p90`, `p95`, `p99`, `max`, `errors`, `failed_assertions`,
+    /// … on this statistic: `p50`, `p90`, `p95`, `p99`, `min`, `max`, `errors`, `failed_assertions`,
     /// `throughput_ratio` (with `baseline`);
     #[serde(default)]
     pub stat: Option<String>,
@@ -413,6 +417,15 @@ impl Plan {
                         if part.bodies.is_empty() {
                             return bad(format!("{what}: give bodies"));
                         }
+                        if let Some(a) = part
+                            .assertions
+                            .iter()
+                            .find(|a| !super::assertions::AnswerChecks::per_answer(a))
+                        {
+                            return bad(format!(
+                                "{what}: {a:?} is checked over the whole task, not per part: put it in the task's assert"
+                            ));
+                        }
                         // Criteria find a part's record by its category alone.
                         let same = task.mix.iter().filter(|p| p.category == part.category);
                         if part.category == task.category || same.count() > 1 {
@@ -499,6 +512,7 @@ impl Plan {
                     "p90",
                     "p95",
                     "p99",
+                    "min",
                     "max",
                     "errors",
                     "failed_assertions",
@@ -577,6 +591,41 @@ mod tests {
                     "{id}: task {:?} checks nothing in its answers",
                     task.name
                 );
+            }
+        }
+    }
+
+    /// Every p50 a built-in plan judges rests on enough samples at every scale, or the
+    /// criterion could only fail for want of them.
+    #[test]
+    fn every_built_in_p50_criterion_gets_enough_samples() {
+        use crate::bench::stats::MIN_SAMPLES_JUDGED_P50;
+        for (id, source) in BUILT_IN {
+            let plan = Plan::parse(source).unwrap();
+            for (scale_name, scale) in &plan.scale {
+                for c in &plan.criteria {
+                    if c.stat.as_deref().unwrap_or("p50") != "p50" {
+                        continue;
+                    }
+                    let judged: Vec<&str> = c
+                        .categories
+                        .iter()
+                        .chain(&c.baseline)
+                        .map(|cat| cat.trim_end_matches(" (baseline)"))
+                        .collect();
+                    for task in plan.tasks.iter().filter(|t| {
+                        judged.contains(&t.category.as_str()) && t.duration_secs.is_none()
+                    }) {
+                        let samples = (task.iterations.unwrap_or(scale.iterations)
+                            * task.bodies().len()) as u64;
+                        assert!(
+                            samples >= MIN_SAMPLES_JUDGED_P50,
+                            "{id} at {scale_name} scale: {:?} judges a p50 on {samples} samples of {:?}",
+                            c.name,
+                            task.name
+                        );
+                    }
+                }
             }
         }
     }

@@ -13,6 +13,9 @@ const MIN_SAMPLES_P90: u64 = 10;
 const MIN_SAMPLES_P95: u64 = 20;
 const MIN_SAMPLES_P99: u64 = 100;
 const MIN_SAMPLES_P99_9: u64 = 1_000;
+/// Fewest samples a criterion judges a p50 on. The p50 itself is shown from one sample (the
+/// run page says how many); a verdict on two or three of them would flip from run to run.
+pub const MIN_SAMPLES_JUDGED_P50: u64 = 5;
 
 pub struct Latencies {
     histogram: Histogram<u64>,

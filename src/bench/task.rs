@@ -72,11 +72,20 @@ pub async fn run_task(
     };
     let metrics_before = metric_snapshots(ctx.client, &spec.assertions, &targets[0]).await;
     let checks = AnswerChecks::new(&spec.assertions, ctx.loaded);
-    // A mix checks every answer for the whole and again for its part's own record.
+    // A mix checks every answer for the whole and again for its part's own record, where the
+    // part's own checks join the task's.
     let part_checks: Vec<_> = parts
         .iter()
         .filter(|_| mixed)
-        .map(|_| AnswerChecks::new(&spec.assertions, ctx.loaded))
+        .map(|part| {
+            let specs: Vec<AssertionSpec> = spec
+                .assertions
+                .iter()
+                .chain(&part.assertions)
+                .cloned()
+                .collect();
+            AnswerChecks::new(&specs, ctx.loaded)
+        })
         .collect();
     let answer_checks = mix::answer_checks(&checks, &part_checks);
     let outcome = drive(ctx.client, &cycle, &shape, &answer_checks).await;
