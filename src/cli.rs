@@ -248,6 +248,10 @@ pub struct FetchArgs {
     /// Lines to expect instead of the published count (a mirror of another version).
     #[arg(long)]
     pub expect_lines: Option<u64>,
+    /// The archive's md5 as you trust it (from Zenodo's record page): verified instead of the
+    /// md5 the record serves, which on a mirror is the mirror's own word.
+    #[arg(long, value_name = "HEX")]
+    pub md5: Option<String>,
     /// No progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -521,19 +525,26 @@ fn gen_command(args: GenArgs) -> Result<()> {
 
 async fn fetch_command(args: FetchArgs) -> Result<()> {
     use crate::dataset::fetch::{FetchOptions, fetch};
+    if args.mirror.is_some() && args.md5.is_none() && !args.offline {
+        eprintln!(
+            "note: the md5 checked is the one the mirror's record gives; --md5 HEX checks the archive against one you trust"
+        );
+    }
+    let pinned = args.md5.is_some();
     let options = FetchOptions {
         format: args.dataset,
         dir: args.dir,
         mirror: args.mirror,
         offline: args.offline,
         expect_lines: args.expect_lines,
+        md5: args.md5,
         progress: !args.no_progress,
     };
     let outcome = fetch(&options).await?;
-    let what = if outcome.already {
-        "already fetched (nothing to do)"
-    } else {
-        "fetched, md5 and line count verified"
+    let what = match (outcome.already, pinned) {
+        (true, _) => "already fetched (nothing to do)",
+        (false, true) => "fetched, md5 (as pinned with --md5) and line count verified",
+        (false, false) => "fetched, md5 and line count verified",
     };
     println!(
         "{}: {what}: {} lines, {} bytes",

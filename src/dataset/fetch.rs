@@ -53,6 +53,9 @@ pub struct FetchOptions {
     pub offline: bool,
     /// Overrides the published line count (a mirror of another version).
     pub expect_lines: Option<u64>,
+    /// The archive's md5 as the user trusts it, instead of the one the record serves: a
+    /// mirror publishes its own record, so without a pin it vouches for itself.
+    pub md5: Option<String>,
     pub progress: bool,
 }
 
@@ -61,6 +64,9 @@ pub struct FetchOptions {
 struct Verified {
     archive: String,
     md5: String,
+    /// `pinned (--md5)` or `the record's`.
+    #[serde(default)]
+    md5_from: String,
     lines: u64,
     bytes: u64,
     source: String,
@@ -73,7 +79,22 @@ pub struct FetchOutcome {
     pub already: bool,
 }
 
+/// `--md5` as given, lower-cased, or why it cannot be one.
+fn pinned_md5(given: Option<&str>) -> Result<Option<String>> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    let hex = given.trim().to_ascii_lowercase();
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::bad_request(format!(
+            "--md5 must be 32 hexadecimal digits, got {given:?}"
+        )));
+    }
+    Ok(Some(hex))
+}
+
 pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
+    let pinned = pinned_md5(options.md5.as_deref())?;
     let info = published(options.format);
     let expected_lines = options.expect_lines.unwrap_or(info.lines);
     let log = options.dir.join(format!("{}_full.log", info.name));
@@ -105,17 +126,31 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
         .map_err(Error::internal)?;
     let archive_name = format!("{}.zip", info.name);
     let remote = record_file(&client, &base, &archive_name).await?;
+    // The md5 to verify against, and in whose word.
+    let (md5, md5_from) = match (pinned, &remote.md5) {
+        (Some(pin), Some(published)) if &pin != published => {
+            return Err(Error::Unavailable(format!(
+                "{archive_name}: {base} publishes md5 {published}, but --md5 pins {pin}: it may serve another file; nothing was downloaded"
+            )));
+        }
+        (Some(pin), _) => (pin, "pinned (--md5)"),
+        (None, Some(published)) => (published.clone(), "the record's"),
+        (None, None) => {
+            return Err(Error::Unavailable(format!(
+                "{base}: the record gives no md5 for {archive_name}; pass the one you trust with --md5"
+            )));
+        }
+    };
     let archive = options.dir.join(&archive_name);
     let part = options.dir.join(format!("{archive_name}.part"));
     if !archive.exists() {
         download(&client, &remote, &part, options.progress).await?;
         let actual = md5_file(&part)?;
-        if actual != remote.md5 {
+        if actual != md5 {
             // A corrupt download must not be resumed from: start over next time.
             let _ = std::fs::remove_file(&part);
             return Err(Error::Unavailable(format!(
-                "{archive_name}: checksum mismatch: Zenodo publishes md5 {}, the download has {actual}; the download was deleted, run again",
-                remote.md5
+                "{archive_name}: checksum mismatch: expected md5 {md5} ({md5_from}), the download has {actual}; the download was deleted, run again"
             )));
         }
         std::fs::rename(&part, &archive).map_err(|e| io_context(&archive, e))?;
@@ -135,7 +170,8 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
     std::fs::rename(log.with_extension("log.part"), &log).map_err(|e| io_context(&log, e))?;
     let verified = Verified {
         archive: archive_name,
-        md5: remote.md5,
+        md5,
+        md5_from: md5_from.into(),
         lines,
         bytes,
         source: remote.url,
@@ -165,7 +201,8 @@ fn already_fetched(log: &Path, marker: &Path, lines: u64) -> Option<Verified> {
 struct RemoteFile {
     url: String,
     size: u64,
-    md5: String,
+    /// None when the record gives none (a mirror's hand-written record may not).
+    md5: Option<String>,
 }
 
 async fn record_file(client: &reqwest::Client, base: &str, key: &str) -> Result<RemoteFile> {
@@ -201,8 +238,7 @@ async fn record_file(client: &reqwest::Client, base: &str, key: &str) -> Result<
     let md5 = file["checksum"]
         .as_str()
         .and_then(|c| c.strip_prefix("md5:"))
-        .ok_or_else(|| Error::Unavailable(format!("{api}: no md5 checksum for {key}")))?
-        .to_ascii_lowercase();
+        .map(|c| c.to_ascii_lowercase());
     let size = file["size"]
         .as_u64()
         .ok_or_else(|| Error::Unavailable(format!("{api}: no size for {key}")))?;

@@ -35,6 +35,13 @@ fn log_text() -> Vec<u8> {
     text
 }
 
+fn md5_hex(bytes: &[u8]) -> String {
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn zip_of(name: &str, content: &[u8]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
@@ -65,10 +72,7 @@ struct Mirror {
 fn start_mirror(archive: Vec<u8>, fault: Fault) -> Mirror {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let md5: String = md5::Md5::digest(&archive)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let md5 = md5_hex(&archive);
     let mut served = archive.clone();
     if let Fault::CorruptByte = fault {
         let middle = served.len() / 2;
@@ -379,5 +383,74 @@ fn a_missing_archive_is_named_and_a_partial_download_from_an_earlier_run_resumes
     assert_eq!(
         std::fs::read(dir.path().join("Thunderbird_full.log")).unwrap(),
         log_text()
+    );
+}
+
+/// A mirror publishes its own record, so its md5 vouches only for itself. A pinned `--md5` is
+/// checked against the record before anything is downloaded, and the download against the pin.
+#[test]
+fn a_pinned_md5_refuses_a_mirror_serving_another_file() {
+    let genuine = zip_of("Thunderbird/Thunderbird_full.log", &log_text());
+    let genuine_md5 = md5_hex(&genuine);
+    // Same line count, one word changed: only the checksum can tell.
+    let mut altered_text = log_text();
+    let at = altered_text.len() / 2;
+    altered_text[at] = if altered_text[at] == b'x' { b'y' } else { b'x' };
+    let altered = start_mirror(
+        zip_of("Thunderbird/Thunderbird_full.log", &altered_text),
+        Fault::None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = fetch(dir.path(), &altered.url, &["--md5", &genuine_md5]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("but --md5 pins {genuine_md5}"))
+            && out.contains("nothing was downloaded"),
+        "{out}"
+    );
+    let requests = altered.log.lock().unwrap().clone();
+    assert!(
+        !requests.iter().any(|r| r.contains("/files/")),
+        "{requests:?}"
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+    // Without a pin the mirror's word is taken, and the user is told so.
+    let (ok, out) = fetch(dir.path(), &altered.url, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("the md5 checked is the one the mirror's record gives"),
+        "{out}"
+    );
+
+    // Pinned to what the mirror serves (in capitals, as a web page may show it): verified
+    // against the pin, and the marker says so.
+    let mirror = start_mirror(genuine, Fault::None);
+    let pinned_dir = tempfile::tempdir().unwrap();
+    let (ok, out) = fetch(
+        pinned_dir.path(),
+        &mirror.url,
+        &["--md5", &genuine_md5.to_ascii_uppercase()],
+    );
+    assert!(ok && out.contains("as pinned with --md5"), "{out}");
+    assert!(!out.contains("note: the md5"), "{out}");
+    let marker =
+        std::fs::read_to_string(pinned_dir.path().join("Thunderbird_full.log.verified")).unwrap();
+    assert!(
+        marker.contains(&genuine_md5) && marker.contains("pinned (--md5)"),
+        "{marker}"
+    );
+
+    let (ok, out) = fetch(
+        tempfile::tempdir().unwrap().path(),
+        &mirror.url,
+        &["--md5", "d41d8cd9"],
+    );
+    assert!(
+        !ok && out.contains("--md5 must be 32 hexadecimal digits"),
+        "{out}"
     );
 }
