@@ -252,6 +252,9 @@ pub struct FetchArgs {
     /// md5 the record serves, which on a mirror is the mirror's own word.
     #[arg(long, value_name = "HEX")]
     pub md5: Option<String>,
+    /// Seconds a download connection may send nothing before it is dropped and resumed.
+    #[arg(long, default_value_t = 60.0, value_parser = positive_secs)]
+    pub read_timeout_secs: f64,
     /// No progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -523,13 +526,16 @@ fn gen_command(args: GenArgs) -> Result<()> {
     Ok(())
 }
 
+/// A duration in seconds that is a number above zero.
+fn positive_secs(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(secs),
+        _ => Err(format!("{text:?} is not a number of seconds above 0")),
+    }
+}
+
 async fn fetch_command(args: FetchArgs) -> Result<()> {
     use crate::dataset::fetch::{FetchOptions, fetch};
-    if args.mirror.is_some() && args.md5.is_none() && !args.offline {
-        eprintln!(
-            "note: the md5 checked is the one the mirror's record gives; --md5 HEX checks the archive against one you trust"
-        );
-    }
     let pinned = args.md5.is_some();
     let options = FetchOptions {
         format: args.dataset,
@@ -538,6 +544,7 @@ async fn fetch_command(args: FetchArgs) -> Result<()> {
         offline: args.offline,
         expect_lines: args.expect_lines,
         md5: args.md5,
+        read_timeout: std::time::Duration::from_secs_f64(args.read_timeout_secs),
         progress: !args.no_progress,
     };
     let outcome = fetch(&options).await?;

@@ -56,6 +56,8 @@ pub struct FetchOptions {
     /// The archive's md5 as the user trusts it, instead of the one the record serves: a
     /// mirror publishes its own record, so without a pin it vouches for itself.
     pub md5: Option<String>,
+    /// Gives up on a connection that sends nothing for this long (the next attempt resumes).
+    pub read_timeout: Duration,
     pub progress: bool,
 }
 
@@ -100,6 +102,19 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
     let log = options.dir.join(format!("{}_full.log", info.name));
     let marker = options.dir.join(format!("{}_full.log.verified", info.name));
     if let Some(done) = already_fetched(&log, &marker, expected_lines) {
+        if let Some(pin) = pinned.as_ref().filter(|pin| **pin != done.md5) {
+            return Err(Error::Conflict(format!(
+                "{} was verified against md5 {} ({}), not the pinned {pin}; delete it and {} to fetch it again",
+                log.display(),
+                done.md5,
+                if done.md5_from.is_empty() {
+                    "the record's"
+                } else {
+                    done.md5_from.as_str()
+                },
+                marker.display()
+            )));
+        }
         return Ok(FetchOutcome {
             log,
             lines: done.lines,
@@ -109,7 +124,7 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
     }
     if options.offline {
         return Err(Error::bad_request(format!(
-            "--offline: {} is not fetched yet (run without --offline, or with --mirror URL)",
+            "--offline: {} is not fetched yet (run without --offline; add --mirror URL to fetch from a mirror)",
             log.display()
         )));
     }
@@ -122,6 +137,8 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
         .to_string();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
+        // A stalled connection otherwise waits forever with the progress bar frozen.
+        .read_timeout(options.read_timeout)
         .build()
         .map_err(Error::internal)?;
     let archive_name = format!("{}.zip", info.name);
@@ -143,7 +160,17 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
     };
     let archive = options.dir.join(&archive_name);
     let part = options.dir.join(format!("{archive_name}.part"));
+    // An archive an earlier run kept (its unpack failed) was checked against that run's md5,
+    // which need not be this one's.
+    if archive.exists() && md5_file(&archive)? != md5 {
+        std::fs::remove_file(&archive).map_err(|e| io_context(&archive, e))?;
+    }
     if !archive.exists() {
+        if options.mirror.is_some() && md5_from != "pinned (--md5)" {
+            eprintln!(
+                "note: the md5 checked is the one the mirror's record gives; --md5 HEX checks the archive against one you trust"
+            );
+        }
         download(&client, &remote, &part, options.progress).await?;
         let actual = md5_file(&part)?;
         if actual != md5 {
@@ -162,7 +189,7 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
     if lines != expected_lines {
         let _ = std::fs::remove_file(log.with_extension("log.part"));
         return Err(Error::Unavailable(format!(
-            "{}: {lines} lines, but {expected_lines} are published; the archive is kept at {} for inspection",
+            "{}: {lines} lines, but {expected_lines} are published; the archive is kept at {} for inspection (if the source carries another version, --expect-lines {lines} accepts its count)",
             log.display(),
             archive.display()
         )));
@@ -235,18 +262,18 @@ async fn record_file(client: &reqwest::Client, base: &str, key: &str) -> Result<
             keys.join(", ")
         )));
     };
+    // `md5:<hex>` as the records API writes it; a bare hex digest as the deposit API does.
     let md5 = file["checksum"]
         .as_str()
-        .and_then(|c| c.strip_prefix("md5:"))
-        .map(|c| c.to_ascii_lowercase());
+        .map(|c| c.strip_prefix("md5:").unwrap_or(c).to_ascii_lowercase())
+        .filter(|c| c.len() == 32 && c.chars().all(|ch| ch.is_ascii_hexdigit()));
     let size = file["size"]
         .as_u64()
         .ok_or_else(|| Error::Unavailable(format!("{api}: no size for {key}")))?;
-    // Zenodo's own link when present; on a mirror, the same path under the mirror.
-    let url = match (file["links"]["self"].as_str(), base == ZENODO) {
-        (Some(link), true) => link.to_string(),
-        _ => format!("{base}/records/{RECORD}/files/{key}"),
-    };
+    // The record page's download link, built rather than taken from `links.self`: since
+    // Zenodo moved to InvenioRDM that link names the file by id and answers 404
+    // (zenodo/zenodo#2486).
+    let url = format!("{base}/records/{RECORD}/files/{key}?download=1");
     Ok(RemoteFile { url, size, md5 })
 }
 
@@ -347,7 +374,7 @@ fn md5_file(path: &Path) -> Result<String> {
 fn unpack(archive: &Path, name: &str, log: &Path, progress: bool) -> Result<(u64, u64)> {
     let damaged = |e: &dyn std::fmt::Display| {
         Error::Unavailable(format!(
-            "{} is damaged ({e}); delete it and run again",
+            "{} matches its md5 but is not a readable zip ({e}): the source publishes a damaged archive; it is kept for inspection",
             archive.display()
         ))
     };

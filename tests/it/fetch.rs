@@ -57,6 +57,8 @@ enum Fault {
     None,
     /// The first download request sends this many bytes, then closes the connection.
     DropFirstAfter(usize),
+    /// The first download request sends this many bytes, then holds the connection silent.
+    StallFirstAfter(usize),
     /// One byte of the served archive differs from the one the md5 was taken of.
     CorruptByte,
     /// The record lists the archive, but downloading it answers 404.
@@ -84,7 +86,10 @@ fn start_mirror(archive: Vec<u8>, fault: Fault) -> Mirror {
         "id": 8275861,
         "files": [
             { "key": "BGL.zip", "size": 1, "checksum": "md5:00000000000000000000000000000000" },
-            { "key": "Thunderbird.zip", "size": archive.len(), "checksum": format!("md5:{md5}") },
+            // As Zenodo lists it since InvenioRDM: `links.self` names the file by id and
+            // answers 404, so the fetcher must not follow it.
+            { "key": "Thunderbird.zip", "size": archive.len(), "checksum": format!("md5:{md5}"),
+              "links": { "self": format!("{url}/api/records/8275861/files/4f1c-uuid") } },
         ]
     })
     .to_string();
@@ -99,12 +104,29 @@ fn start_mirror(archive: Vec<u8>, fault: Fault) -> Mirror {
             ));
             if path == "/api/records/8275861" {
                 respond(stream, "200 OK", "application/json", &[], api.as_bytes());
-            } else if path == "/records/8275861/files/Thunderbird.zip"
+            } else if path == "/records/8275861/files/Thunderbird.zip?download=1"
                 && !matches!(fault, Fault::MissingArchive)
             {
                 file_requests += 1;
                 let from = range.unwrap_or(0) as usize;
                 let body = &served[from..];
+                if let (Fault::StallFirstAfter(n), 1) = (fault, file_requests) {
+                    // Promise everything, send a part, then nothing (on its own thread, so
+                    // the retry is served meanwhile).
+                    let mut s = stream;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes());
+                    let _ = s.write_all(&body[..n]);
+                    let _ = s.flush();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(std::time::Duration::from_secs(20));
+                        drop(s);
+                    });
+                    continue;
+                }
                 if let (Fault::DropFirstAfter(n), 1) = (fault, file_requests) {
                     // Promise everything, send a part, hang up.
                     let mut s = stream;
@@ -202,10 +224,9 @@ fn fetch_resumes_a_dropped_download_verifies_and_a_second_run_is_a_no_op() {
     assert_eq!(std::fs::read(&log).unwrap(), content);
     let requests = mirror.log.lock().unwrap().clone();
     assert!(
-        requests.iter().any(
-            |r| r.starts_with("/records/8275861/files/Thunderbird.zip range=")
-                && !r.ends_with("range=-")
-        ),
+        requests.iter().any(|r| r
+            .starts_with("/records/8275861/files/Thunderbird.zip?download=1 range=")
+            && !r.ends_with("range=-")),
         "the second attempt resumes with a Range request: {requests:?}"
     );
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -301,7 +322,7 @@ fn a_truncated_archive_or_a_full_disk_fails_cleanly() {
     let mirror = start_mirror(cut, Fault::None);
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = fetch(dir.path(), &mirror.url, &[]);
-    assert!(!ok && out.contains("is damaged"), "{out}");
+    assert!(!ok && out.contains("damaged archive"), "{out}");
     let names = names_in(dir.path());
     assert!(!names.iter().any(|n| n.contains("_full.log")), "{names:?}");
 
@@ -377,7 +398,7 @@ fn a_missing_archive_is_named_and_a_partial_download_from_an_earlier_run_resumes
     assert_eq!(
         downloads,
         [format!(
-            "/records/8275861/files/Thunderbird.zip range={had}"
+            "/records/8275861/files/Thunderbird.zip?download=1 range={had}"
         )]
     );
     assert_eq!(
@@ -444,6 +465,17 @@ fn a_pinned_md5_refuses_a_mirror_serving_another_file() {
         "{marker}"
     );
 
+    // Already fetched against one md5, a different pin is refused rather than waved through.
+    let (ok, out) = fetch(pinned_dir.path(), &mirror.url, &["--md5", &genuine_md5]);
+    assert!(ok && out.contains("already fetched"), "{out}");
+    let other = md5_hex(b"another archive");
+    let (ok, out) = fetch(pinned_dir.path(), &mirror.url, &["--md5", &other]);
+    assert!(
+        !ok && out.contains(&format!(
+            "verified against md5 {genuine_md5} (pinned (--md5)), not the pinned {other}"
+        )),
+        "{out}"
+    );
     let (ok, out) = fetch(
         tempfile::tempdir().unwrap().path(),
         &mirror.url,
@@ -451,6 +483,41 @@ fn a_pinned_md5_refuses_a_mirror_serving_another_file() {
     );
     assert!(
         !ok && out.contains("--md5 must be 32 hexadecimal digits"),
+        "{out}"
+    );
+}
+
+/// A connection that goes silent mid-download is dropped after `--read-timeout-secs` and the
+/// download resumes from where it stopped, instead of hanging with a frozen progress bar.
+#[test]
+fn a_stalled_download_times_out_and_resumes() {
+    let content = log_text();
+    let archive = zip_of("Thunderbird/Thunderbird_full.log", &content);
+    let mirror = start_mirror(archive.clone(), Fault::StallFirstAfter(archive.len() / 2));
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let (ok, out) = fetch(dir.path(), &mirror.url, &["--read-timeout-secs", "1"]);
+    assert!(ok, "{out}");
+    // Well before the mirror would have closed the stalled connection (20 s).
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("Thunderbird_full.log")).unwrap(),
+        content
+    );
+    let requests = mirror.log.lock().unwrap().clone();
+    assert!(
+        requests.contains(&format!(
+            "/records/8275861/files/Thunderbird.zip?download=1 range={}",
+            archive.len() / 2
+        )),
+        "{requests:?}"
+    );
+    let (ok, out) = fetch(dir.path(), &mirror.url, &["--read-timeout-secs", "0"]);
+    assert!(
+        !ok && out.contains("not a number of seconds above 0"),
         "{out}"
     );
 }
