@@ -78,6 +78,11 @@ pub async fn run_command(args: RunArgs) -> Result<()> {
         }
         for plan in &mut plans {
             if let Some(scale) = plan.scale.get_mut(&args.scale) {
+                // The record keeps the plan's text: say there what was changed.
+                plan.source.push_str(&format!(
+                    "\n# Run with --lines {lines}: overrides [scale.{}] lines = {}.\n",
+                    args.scale, scale.lines
+                ));
                 scale.lines = lines;
             }
         }

@@ -107,7 +107,8 @@ pub fn judge(
         name: spec.name.clone(),
         judged: true,
         passed,
-        value: Some(value),
+        // NaN: judged and failed for want of data (the detail says which); shown as "—".
+        value: (!value.is_nan()).then_some(value),
         threshold,
         bound: bound(spec),
         unit: spec.unit.clone(),

@@ -39,13 +39,17 @@ pub fn render(run: &RunRecord) -> String {
                 (true, false) => "FAIL",
             };
             let value = c.value.map_or("—".into(), |v| format!("{v:.2} {}", c.unit));
-            let name: String = c.name.chars().take(62).collect();
+            let mut lines = wrap(&c.name, 62).into_iter();
+            let first = lines.next().unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{:<6} {verdict:<9} {name:<62} {value:>14} {:>12}",
+                "{:<6} {verdict:<9} {first:<62} {value:>14} {:>12}",
                 "",
                 format!("{} {} {}", c.bound, c.threshold, c.unit)
             );
+            for more in lines {
+                let _ = writeln!(out, "{:<16} {more}", "");
+            }
         }
     }
     let not_judged = run
@@ -61,4 +65,48 @@ pub fn render(run: &RunRecord) -> String {
         );
     }
     out
+}
+
+/// `text` in lines of at most `width` characters, broken between words (a longer word is
+/// cut): criterion names are the plan's wording and should be read whole.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let fits = line.chars().count() + 1 + word.chars().count() <= width;
+        if !line.is_empty() && !fits {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let head: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            lines.push(head);
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn long_criterion_names_wrap_between_words_and_lose_nothing() {
+        let name = "No degradation in existing dataset queries: text p50 within 1 ms of a node holding only them";
+        let lines = wrap(name, 62);
+        assert!(
+            lines.len() == 2 && lines.iter().all(|l| l.chars().count() <= 62),
+            "{lines:?}"
+        );
+        assert_eq!(lines.join(" "), name);
+        assert_eq!(wrap("short", 62), ["short"]);
+        assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
+    }
 }
