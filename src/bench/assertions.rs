@@ -138,6 +138,12 @@ impl AnswerChecks {
             AssertionSpec::EmbeddingFromCache(wanted) => {
                 match answer["embedding_from_cache"].as_bool() {
                     Some(got) if got == *wanted => None,
+                    // The cache outlives a run: nodes that embedded this query in an earlier
+                    // run against them still hold it for the cache's TTL.
+                    Some(true) => Some(
+                        "embedding_from_cache = true: the node had this query cached already (an earlier run against the same nodes within CHRONIK_EMBEDDING_CACHE_TTL?); restart the nodes to time cache misses"
+                            .into(),
+                    ),
                     got => Some(format!("embedding_from_cache = {got:?}")),
                 }
             }
@@ -299,6 +305,24 @@ mod tests {
         assert!(!results[0].passed, "{results:?}");
         assert!(results[0].detail.contains("1 of 2"), "{results:?}");
         assert!(results[1].passed, "{results:?}");
+    }
+
+    #[test]
+    fn a_miss_served_from_the_cache_says_why_it_may_have_been() {
+        let checks = AnswerChecks::new(&[AssertionSpec::EmbeddingFromCache(false)], 0);
+        let check = checks.as_check();
+        let request = Request {
+            url: "http://x/_vector/t/search".into(),
+            body: json!({}),
+        };
+        assert_eq!(
+            check(&request, &json!({ "embedding_from_cache": false })),
+            None
+        );
+        let problem = check(&request, &json!({ "embedding_from_cache": true })).unwrap();
+        assert!(problem.contains("restart the nodes"), "{problem}");
+        let absent = check(&request, &json!({})).unwrap();
+        assert!(absent.contains("None"), "{absent}");
     }
 
     #[test]
