@@ -1,5 +1,6 @@
-//! A `--target` run's record stored on the nodes of the target's cluster, so every node's
-//! `/report/` shows it.
+//! What a run against nodes it did not start does to them: stores its record on every member
+//! of the targets' cluster (so every node's `/report/` shows it), and empties their
+//! query-embedding caches before a phase that times cache misses.
 
 use super::record::RunRecord;
 
@@ -44,5 +45,33 @@ pub async fn publish_to_targets(targets: &[String], token: Option<String>, recor
     );
     for failure in failures {
         println!("  not stored: {failure}");
+    }
+}
+
+/// Empties the query-embedding cache of every target (`DELETE /_embedding_cache`, with the
+/// cluster token when known: from `--nodes`, else `SV_CLUSTER_TOKEN`). A node that refuses is
+/// named; the phase then runs anyway and its cache-miss checks say why they fail.
+pub async fn clear_embedding_caches(
+    client: &reqwest::Client,
+    targets: &[String],
+    token: Option<String>,
+) {
+    let token = token.or_else(|| std::env::var("SV_CLUSTER_TOKEN").ok());
+    for target in targets {
+        let mut request = client.delete(format!("{target}/_embedding_cache"));
+        if let Some(token) = &token {
+            request = request.header(crate::cluster::network::TOKEN_HEADER, token);
+        }
+        match request.send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                println!(
+                    "  warning: {target} kept its query-embedding cache (HTTP {status}: {body}); cache misses cannot be timed there"
+                );
+            }
+            Err(e) => println!("  warning: {target}: cannot clear its embedding cache: {e}"),
+        }
     }
 }

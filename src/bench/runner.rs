@@ -244,6 +244,10 @@ impl<'a> Runner<'a> {
             .await?;
         let scale = plan.scale(&self.options.scale)?;
         let targets = self.targets();
+        if !self.options.targets.is_empty() && times_cache_misses(plan) {
+            let token = self.options.hosts.as_ref().and_then(|h| h.token.clone());
+            super::publish::clear_embedding_caches(&client, &targets, token).await;
+        }
         let tasks: Vec<TaskSpec> = plan.tasks.clone();
         self.run_tasks(i, &tasks).await?;
         if let Some(scenario) = &plan.scenario {
@@ -413,6 +417,15 @@ impl<'a> Runner<'a> {
             env.stop().await;
         }
     }
+}
+
+/// Whether a task of `plan` requires its query embeddings to miss the cache: on nodes an
+/// earlier run queried, the cache must be emptied first (nodes the runner starts are fresh).
+fn times_cache_misses(plan: &Plan) -> bool {
+    let miss = super::plan::AssertionSpec::EmbeddingFromCache(false);
+    plan.tasks
+        .iter()
+        .any(|t| t.assertions.contains(&miss) || t.mix.iter().any(|p| p.assertions.contains(&miss)))
 }
 
 /// `{MID_TIMESTAMP}`: the mean timestamp of the topic, so a time-range query selects about

@@ -2,6 +2,7 @@
 //! health, readiness and Prometheus metrics; and the benchmark report under `/report/`.
 
 pub mod cluster;
+pub mod embedding_cache;
 pub mod es_query;
 pub mod fanout;
 pub mod gather;
@@ -61,6 +62,10 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/_node", get(node_info::node_info))
+        .route(
+            "/_embedding_cache",
+            axum::routing::delete(embedding_cache::clear),
+        )
         .route("/_telemetry", get(node_telemetry::telemetry))
         .route("/_cluster/status", get(cluster::status))
         .route(

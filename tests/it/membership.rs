@@ -99,6 +99,12 @@ fn a_member_added_to_a_running_cluster_joins_serves_and_is_removed_again() {
         .send()
         .unwrap();
     assert_eq!(refused.status().as_u16(), 401);
+    // So is emptying a cluster node's embedding cache.
+    let refused = reqwest::blocking::Client::new()
+        .delete(format!("{}/_embedding_cache", bases[0]))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
     let out = cluster(&dir, &["remove-member", "4", "--timeout", "60"]);
     assert!(out.contains("node 4 removed"), "{out}");
     let s = status(&bases[0]);

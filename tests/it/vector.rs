@@ -419,6 +419,28 @@ fn indexer_embeds_each_record_exactly_once_across_sigkill() {
     );
     assert_eq!(second["embedding_from_cache"], true, "{second}");
     assert_eq!(stub.stats().inputs, before.inputs + 1);
+
+    // A benchmark re-run empties the cache first, so its misses are misses again.
+    let cleared: Value = reqwest::blocking::Client::new()
+        .delete(format!("{base}/_embedding_cache"))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        cleared["cleared_entries"].as_u64().unwrap() >= 1,
+        "{cleared}"
+    );
+    let (_, third) = vector_ok(
+        &base,
+        "emb",
+        "search",
+        json!({ "query": "disk quota exceeded", "k": 3 }),
+    );
+    assert_eq!(third["embedding_from_cache"], false, "{third}");
+    assert_eq!(stub.stats().inputs, before.inputs + 2);
 }
 
 /// Sum of a gauge over the series whose labels include `label`.

@@ -237,12 +237,19 @@ impl QueryEmbeddingCache {
         metrics::gauge!("chronik_embedding_cache_size").set(self.stats().size as f64);
     }
 
-    /// Drops every entry, e.g. after the provider's model changed behind the same name.
-    pub async fn clear(&self) {
-        if let Some(cache) = &self.cache {
-            cache.invalidate_all();
-            cache.run_pending_tasks().await;
-        }
+    /// Drops every entry (a benchmark timing misses, or the provider's model changed behind
+    /// the same name); returns how many there were.
+    pub async fn clear(&self) -> u64 {
+        let Some(cache) = &self.cache else {
+            return 0;
+        };
+        // The entry count lags inserts until pending maintenance runs.
+        cache.run_pending_tasks().await;
+        let entries = cache.entry_count();
+        cache.invalidate_all();
+        cache.run_pending_tasks().await;
+        metrics::gauge!("chronik_embedding_cache_size").set(0.0);
+        entries
     }
 
     fn record(&self, from_cache: bool) {
