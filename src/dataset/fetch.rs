@@ -166,7 +166,7 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchOutcome> {
         std::fs::remove_file(&archive).map_err(|e| io_context(&archive, e))?;
     }
     if !archive.exists() {
-        if options.mirror.is_some() && md5_from != "pinned (--md5)" {
+        if options.mirror.is_some() && options.md5.is_none() {
             eprintln!(
                 "note: the md5 checked is the one the mirror's record gives; --md5 HEX checks the archive against one you trust"
             );

@@ -58,7 +58,6 @@ fn header(out: &mut String, run: &RunRecord, base: &str) {
     if let Some(error) = &run.error {
         let _ = write!(out, r#"<p class="error">Run error: {}</p>"#, esc(error));
     }
-    let hw = &run.hardware;
     let finished = run
         .finished_at
         .as_deref()
@@ -66,7 +65,7 @@ fn header(out: &mut String, run: &RunRecord, base: &str) {
     let took = store::elapsed(run).map_or_else(|| "—".to_string(), duration);
     let _ = write!(
         out,
-        r#"<dl class="facts"><dt>id</dt><dd>{}</dd><dt>started</dt><dd>{}</dd><dt>finished</dt><dd>{}</dd><dt>duration</dt><dd>{}{}</dd><dt>version</dt><dd>{} {}</dd><dt>build</dt><dd>{}</dd><dt>runner hardware</dt><dd>{}: {}, {} × {}, {} memory</dd><dt>environment</dt><dd>{}{}</dd></dl>"#,
+        r#"<dl class="facts"><dt>id</dt><dd>{}</dd><dt>started</dt><dd>{}</dd><dt>finished</dt><dd>{}</dd><dt>duration</dt><dd>{}{}</dd><dt>version</dt><dd>{} {}</dd><dt>build</dt><dd>{}</dd><dt>runner hardware</dt><dd>{}</dd><dt>environment</dt><dd>{}{}</dd></dl>"#,
         esc(&run.id),
         esc(&timestamp(&run.started_at)),
         esc(&finished),
@@ -79,11 +78,7 @@ fn header(out: &mut String, run: &RunRecord, base: &str) {
         esc(&run.version.package),
         esc(&run.version.git),
         esc(&run.version.build),
-        esc(&hw.hostname),
-        esc(&hw.os),
-        hw.cpus,
-        esc(&hw.cpu_model),
-        bytes(hw.memory_bytes),
+        hardware(&run.hardware),
         esc(&run.environment.kind),
         if run.environment.targets.is_empty() {
             String::new()
@@ -106,6 +101,18 @@ fn header(out: &mut String, run: &RunRecord, base: &str) {
     );
 }
 
+/// `host: OS, N × CPU model, M memory`, escaped.
+fn hardware(hw: &crate::host::Hardware) -> String {
+    format!(
+        "{}: {}, {} × {}, {} memory",
+        esc(&hw.hostname),
+        esc(&hw.os),
+        hw.cpus,
+        esc(&hw.cpu_model),
+        bytes(hw.memory_bytes)
+    )
+}
+
 /// Each node the run used: where it ran and how it was configured (its secrets withheld).
 fn nodes(out: &mut String, run: &RunRecord) {
     if run.nodes.is_empty() {
@@ -113,21 +120,16 @@ fn nodes(out: &mut String, run: &RunRecord) {
     }
     out.push_str(r#"<h3>Nodes</h3><table class="nodes"><thead><tr><th>node</th><th>id</th><th>version</th><th>hardware</th><th>effective config</th></tr></thead><tbody>"#);
     for node in &run.nodes {
-        let hw = &node.hardware;
         let config = serde_json::to_string_pretty(&node.config).unwrap_or_default();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{} {} ({})</td><td>{}: {}, {} × {}, {} memory</td><td><details><summary>config</summary><pre>{}</pre></details></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{} {} ({})</td><td>{}</td><td><details><summary>config</summary><pre>{}</pre></details></td></tr>",
             esc(&node.target),
             node.node_id,
             esc(&node.version.package),
             esc(&node.version.git),
             esc(&node.version.build),
-            esc(&hw.hostname),
-            esc(&hw.os),
-            hw.cpus,
-            esc(&hw.cpu_model),
-            bytes(hw.memory_bytes),
+            hardware(&node.hardware),
             esc(&config),
         );
     }

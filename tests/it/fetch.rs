@@ -110,35 +110,23 @@ fn start_mirror(archive: Vec<u8>, fault: Fault) -> Mirror {
                 file_requests += 1;
                 let from = range.unwrap_or(0) as usize;
                 let body = &served[from..];
-                if let (Fault::StallFirstAfter(n), 1) = (fault, file_requests) {
-                    // Promise everything, send a part, then nothing (on its own thread, so
-                    // the retry is served meanwhile).
-                    let mut s = stream;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = s.write_all(head.as_bytes());
-                    let _ = s.write_all(&body[..n]);
-                    let _ = s.flush();
-                    std::thread::spawn(move || {
-                        std::thread::sleep(std::time::Duration::from_secs(20));
-                        drop(s);
-                    });
-                    continue;
-                }
-                if let (Fault::DropFirstAfter(n), 1) = (fault, file_requests) {
-                    // Promise everything, send a part, hang up.
-                    let mut s = stream;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = s.write_all(head.as_bytes());
-                    let _ = s.write_all(&body[..n]);
-                    let _ = s.flush();
-                    let _ = s.shutdown(std::net::Shutdown::Both);
-                    continue;
+                match (fault, file_requests) {
+                    (Fault::StallFirstAfter(n), 1) => {
+                        // Then nothing, on its own thread so the retry is served meanwhile.
+                        let s = promise_all_send_part(stream, body, n);
+                        std::thread::spawn(move || {
+                            std::thread::sleep(std::time::Duration::from_secs(20));
+                            drop(s);
+                        });
+                        continue;
+                    }
+                    (Fault::DropFirstAfter(n), 1) => {
+                        // Then hang up.
+                        let s = promise_all_send_part(stream, body, n);
+                        let _ = s.shutdown(std::net::Shutdown::Both);
+                        continue;
+                    }
+                    _ => {}
                 }
                 let extra = match range {
                     Some(r) => vec![format!(
@@ -160,6 +148,18 @@ fn start_mirror(archive: Vec<u8>, fault: Fault) -> Mirror {
         }
     });
     Mirror { url, log }
+}
+
+/// Answers 200 with the whole body's length but sends only its first `n` bytes.
+fn promise_all_send_part(mut stream: TcpStream, body: &[u8], n: usize) -> TcpStream {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body[..n]);
+    let _ = stream.flush();
+    stream
 }
 
 fn read_request(stream: &TcpStream) -> (String, Option<u64>) {
