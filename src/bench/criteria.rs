@@ -8,7 +8,7 @@ use super::stats::MIN_SAMPLES_JUDGED_P50;
 
 /// How the detail of a criterion that needs several machines starts on a local cluster.
 const NOT_JUDGED_ON_ONE_HOST: &str = "not judged on one host";
-/// How the detail of a criterion starts whose standalone baseline runs only on local nodes.
+/// How the detail of a criterion starts whose standalone baseline this run cannot start.
 const NOT_JUDGED_WITHOUT_BASELINE: &str = "not judged without a standalone node";
 
 /// A criterion this setup cannot judge (several machines on one host, a standalone node on
@@ -21,7 +21,7 @@ pub fn not_comparable_here(result: &CriterionResult) -> bool {
 
 /// `one_host`: every node of the environment runs on this machine (a local cluster), so a
 /// criterion that needs several hosts cannot be judged. `skipped_baseline`: the label of the
-/// plan's baseline environment when this run does not start it (`--target`, `--nodes`).
+/// plan's baseline environment when this run cannot start it (`--target` URLs only).
 pub fn judge(
     spec: &CriterionSpec,
     tasks: &[TaskRecord],
@@ -76,7 +76,7 @@ pub fn judge(
                 else {
                     return unjudged(match skipped_baseline {
                         Some(label) => format!(
-                            "{NOT_JUDGED_WITHOUT_BASELINE}: this compares with a {label}, which the runner starts only for local runs (not with --target or --nodes)"
+                            "{NOT_JUDGED_WITHOUT_BASELINE}: this compares with a {label}, which the runner starts only here or over ssh on hosts given with --nodes (not with --target URLs)"
                         ),
                         None => "not judged: the baseline was not measured".into(),
                     });

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::LocalNode;
 use super::faults::{DeployedHosts, Faults};
 use super::plan::EnvironmentSpec;
+use super::remote_standalone::RemoteStandalone;
 use crate::cluster::local::LocalCluster;
 use crate::embed::LocalEmbedder;
 use crate::embed::test_server::{self, TestServerHandle, TestServerOptions};
@@ -29,6 +30,8 @@ enum Backing {
     },
     /// Nodes the runner did not start; with the hosts `up` deployed when given by `--nodes`.
     External(Option<DeployedHosts>),
+    /// A standalone node the runner started over ssh on a deployed host (a baseline).
+    Remote(RemoteStandalone),
 }
 
 pub struct Environment {
@@ -73,6 +76,25 @@ impl Environment {
             loaded: None,
             backing: Some(Backing::External(hosts)),
         }
+    }
+
+    /// A standalone node for `spec` (a baseline) on the first of the deployed `hosts`, beside
+    /// the node deployed there, with that node's settings and embedding provider.
+    pub async fn remote_standalone(spec: &EnvironmentSpec, hosts: &DeployedHosts) -> Result<Self> {
+        let partitions = spec.partitions;
+        let node = tokio::task::block_in_place(|| RemoteStandalone::start(hosts, partitions))?;
+        let notes = vec![format!(
+            "one standalone node process started over ssh on {} beside its deployed node, with that node's config less its cluster, {partitions} partitions; its data ({}) is deleted after the baseline",
+            node.host, node.dir
+        )];
+        Ok(Environment {
+            targets: vec![node.base_url.clone()],
+            kind: format!("standalone node process on {}", node.host),
+            notes,
+            spec: Some(spec.clone()),
+            loaded: None,
+            backing: Some(Backing::Remote(node)),
+        })
     }
 
     /// Starts what `spec` describes under `work`.
@@ -238,6 +260,11 @@ impl Environment {
             }) => {
                 let _ = tokio::task::block_in_place(|| cluster.down(true));
                 drop(_provider);
+            }
+            Some(Backing::Remote(mut node)) => {
+                if let Err(e) = tokio::task::block_in_place(|| node.stop()) {
+                    eprintln!("warning: {e}");
+                }
             }
             Some(Backing::External(_)) | None => {}
         }

@@ -22,6 +22,13 @@ pub struct DeployedNode {
     layout: Layout,
 }
 
+impl DeployedNode {
+    /// Where the appliance lives on its host.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+}
+
 /// The hosts of a cluster `up` deployed, reached with the operator's ssh settings.
 #[derive(Debug, Clone)]
 pub struct DeployedHosts {
@@ -82,6 +89,11 @@ impl DeployedHosts {
 
     pub fn targets(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.base_url.clone()).collect()
+    }
+
+    /// The operator's ssh settings, as given to the run.
+    pub fn ssh(&self) -> &Ssh {
+        &self.ssh
     }
 
     fn node(&self, id: u64) -> Result<&DeployedNode> {

@@ -22,6 +22,7 @@ mod panics;
 pub mod plan;
 mod publish;
 pub mod record;
+mod remote_standalone;
 pub mod runner;
 pub mod stats;
 pub mod summary;

@@ -222,16 +222,13 @@ impl<'a> Runner<'a> {
 
     async fn phase(&mut self, i: usize) -> Result<()> {
         let plan = &self.options.plans[i];
-        // A baseline needs nodes the runner starts; against --target nodes it is skipped and
-        // the criteria comparing with it say so.
-        let baseline = plan
-            .baseline
-            .as_ref()
-            .filter(|_| self.options.targets.is_empty());
+        // A baseline needs a node the runner starts: here, or over ssh on a host given with
+        // --nodes. Against --target URLs it is skipped and the criteria comparing with it say so.
+        let baseline = plan.baseline.as_ref().filter(|_| self.runs_baselines());
         // Run it first when the running nodes already are it (SV-4 after SV-3's standalone
         // node), so the same data is not loaded twice; otherwise after the phase's own tasks.
         let baseline_first = match baseline {
-            Some(b) => self.reusable(i, &b.environment, b.only_extra_topic)?,
+            Some(b) => self.reusable(i, &b.environment, Some(b))?,
             None => false,
         };
         let mut panics_seen = Vec::new();
@@ -284,11 +281,10 @@ impl<'a> Runner<'a> {
         if let Some(m) = PanicCount::measurement(&panics_seen) {
             self.record.phases[i].measurements.push(m);
         }
-        // The plan's baseline environment is started only for local runs (see `baseline`).
         let skipped_baseline = plan
             .baseline
             .as_ref()
-            .filter(|_| !self.options.targets.is_empty())
+            .filter(|_| !self.runs_baselines())
             .map(|b| b.label.as_str());
         let phase = &mut self.record.phases[i];
         phase.criteria = plan
@@ -314,6 +310,12 @@ impl<'a> Runner<'a> {
             println!("  [{verdict:^10}] {} — {value}; {}", c.name, c.detail);
         }
         Ok(())
+    }
+
+    /// Whether a plan's baseline can run: the runner starts its node here, or over ssh on
+    /// the hosts given with --nodes; not against --target URLs alone.
+    fn runs_baselines(&self) -> bool {
+        self.options.targets.is_empty() || self.options.hosts.is_some()
     }
 
     fn targets(&self) -> Vec<String> {

@@ -600,6 +600,74 @@ fn sv3_on_the_deployed_hosts(hosts: &Hosts) {
         .parse()
         .unwrap();
     assert!(acknowledged > 0, "writes were made during the kill: {lost}");
+    // The standalone baseline ran over ssh on the first host, beside its deployed node, and
+    // was judged against; then it was stopped and its directory deleted.
+    for name in [
+        "Query latency per-node matches standalone",
+        "Vector search via each node: same latency as standalone",
+    ] {
+        let c = phase["criteria"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no criterion {name}:\n{text}"));
+        assert_eq!(c["judged"], true, "{c}");
+        assert!(c["value"].is_number(), "{c}");
+    }
+    for task in [
+        "COUNT(*) via each node (baseline) @ node 1",
+        "vector via each node (baseline) @ node 1",
+    ] {
+        let t = phase["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == task)
+            .unwrap_or_else(|| panic!("no task {task}:\n{text}"));
+        assert_eq!(t["passed"], true, "{t}");
+    }
+    let standalone: Vec<&serde_json::Value> = record["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| {
+            let target = n["target"].as_str().unwrap();
+            target.starts_with(&format!("http://{}:", hosts.ips[0])) && target != hosts.base(0)
+        })
+        .collect();
+    assert_eq!(
+        standalone.len(),
+        1,
+        "the standalone node is described: {}",
+        record["nodes"]
+    );
+    assert!(
+        standalone[0]["config"]["cluster"]["members"]
+            .as_array()
+            .is_none_or(|m| m.is_empty()),
+        "the standalone node is no cluster member: {}",
+        standalone[0]
+    );
+    assert!(
+        record["environment"]["notes"]
+            .to_string()
+            .contains("started over ssh on"),
+        "{}",
+        record["environment"]
+    );
+    assert!(
+        !hosts
+            .root(0)
+            .join("var/lib/sv-appliance/bench-baseline")
+            .exists(),
+        "the baseline node's directory is deleted"
+    );
+    let gone = crate::support::ureq_get(&format!(
+        "{}/_node",
+        standalone[0]["target"].as_str().unwrap()
+    ));
+    assert!(gone.is_err(), "the baseline node is stopped: {gone:?}");
     assert!(text.contains("run published to 3 of 3 nodes"), "{text}");
     let id = record["id"].as_str().unwrap();
     for i in 0..3 {

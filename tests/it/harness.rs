@@ -668,8 +668,8 @@ fn bench_run_against_a_target_loads_once_and_refuses_foreign_data() {
     );
 
     // On the data already there, SV-4 runs; its fan-out cost compares with a standalone node
-    // the runner starts only for local runs, so those criteria are not judged, and say why,
-    // without failing the phase.
+    // the runner cannot start behind --target URLs, so those criteria are not judged, and
+    // say why, without failing the phase.
     let earlier: Vec<Value> = records(&runs)
         .into_iter()
         .map(|r| r["id"].clone())

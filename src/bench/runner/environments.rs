@@ -69,16 +69,19 @@ impl<'a> Runner<'a> {
         ))
     }
 
-    /// Whether the running environment can serve phase `i` on `spec` as it is.
+    /// Whether the running environment can serve phase `i` on `spec` (its baseline's, when
+    /// `baseline` is given) as it is. External nodes serve every phase, but never a baseline:
+    /// that is a standalone node the runner starts.
     pub(super) fn reusable(
         &self,
         i: usize,
         spec: &EnvironmentSpec,
-        only_extra: bool,
+        baseline: Option<&BaselineSpec>,
     ) -> Result<bool> {
-        let key = self.data_key(i, only_extra)?;
-        Ok(self.env.as_ref().is_some_and(|env| {
-            env.suits(spec) && (env.loaded.as_deref() == Some(key.as_str()) || env.spec.is_none())
+        let key = self.data_key(i, baseline.is_some_and(|b| b.only_extra_topic))?;
+        Ok(self.env.as_ref().is_some_and(|env| match &env.spec {
+            None => baseline.is_none(),
+            Some(_) => env.suits(spec) && env.loaded.as_deref() == Some(key.as_str()),
         }))
     }
 
@@ -99,7 +102,7 @@ impl<'a> Runner<'a> {
         let for_baseline = baseline.is_some();
         let only_extra = baseline.is_some_and(|b| b.only_extra_topic);
         let key = self.data_key(i, only_extra)?;
-        if !self.reusable(i, spec, only_extra)? {
+        if !self.reusable(i, spec, baseline)? {
             self.shutdown().await;
             let env = if self.options.targets.is_empty() {
                 let work = self.options.work_dir.join(format!(
@@ -108,6 +111,12 @@ impl<'a> Runner<'a> {
                 ));
                 println!("  starting {} node(s)…", spec.nodes);
                 Environment::start(spec, &work).await?
+            } else if let (true, Some(hosts)) = (for_baseline, &self.options.hosts) {
+                println!(
+                    "  starting a standalone node over ssh on {}…",
+                    hosts.nodes[0].host
+                );
+                Environment::remote_standalone(spec, hosts).await?
             } else {
                 Environment::external(self.options.targets.clone(), self.options.hosts.clone())
             };
@@ -260,8 +269,7 @@ impl<'a> Runner<'a> {
         spec: &EnvironmentSpec,
         baseline: Option<&BaselineSpec>,
     ) -> Result<Option<Vec<f64>>> {
-        let only_extra = baseline.is_some_and(|b| b.only_extra_topic);
-        let fresh = !self.reusable(i, spec, only_extra)? && self.options.targets.is_empty();
+        let fresh = !self.reusable(i, spec, baseline)? && self.options.targets.is_empty();
         self.ensure_environment(i, spec, baseline).await?;
         let targets = self.targets();
         Ok(if fresh {
