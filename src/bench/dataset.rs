@@ -70,6 +70,9 @@ pub async fn load_dataset(
                 .is_none()
         {
             load_extra(target, plan, extra).await?;
+            if extra.vectors {
+                embedded_on_every_node(&client, targets, &extra.topic).await?;
+            }
         }
         return Ok(DatasetRecord {
             format: format.name().into(),
@@ -158,14 +161,20 @@ pub async fn load_dataset(
     Ok(record)
 }
 
-/// Loads only the extra topic into `target` (a baseline holding just that data).
+/// Loads only the extra topic into `target` (a baseline holding just that data), embedded
+/// before it returns when the topic has vectors, so no embedding runs under its queries.
 pub async fn load_extra_topic(target: &str, plan: &DatasetPlan<'_>) -> Result<()> {
-    match &plan.spec.extra_topic {
-        Some(extra) => load_extra(target, plan, extra).await,
-        None => Err(Error::Config(
+    let Some(extra) = &plan.spec.extra_topic else {
+        return Err(Error::Config(
             "the plan's dataset has no extra topic".into(),
-        )),
+        ));
+    };
+    load_extra(target, plan, extra).await?;
+    if extra.vectors {
+        let targets = [target.to_string()];
+        embedded_on_every_node(&super::http_client(), &targets, &extra.topic).await?;
     }
+    Ok(())
 }
 
 /// The extra topic of multi-topic queries: a fraction of the main dataset's lines.

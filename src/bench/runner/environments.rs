@@ -17,8 +17,12 @@ impl<'a> Runner<'a> {
     pub(super) fn sharing_with(&self, i: usize) -> &'a [Plan] {
         let options: &'a RunOptions = self.options;
         let plans = &options.plans;
+        // A phase without vectors gets nodes without them (SV-2a measures text and SQL with no
+        // embedding index beside them), except on external nodes, which hold one dataset.
+        let external = !options.targets.is_empty();
         let same = |a: &Plan, b: &Plan| {
-            a.environment.nodes == b.environment.nodes
+            (a.dataset.vectors == b.dataset.vectors || external)
+                && a.environment.nodes == b.environment.nodes
                 && a.environment.partitions == b.environment.partitions
                 && a.environment.embedding == b.environment.embedding
                 && a.environment.provider_latency_ms == b.environment.provider_latency_ms
