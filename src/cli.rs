@@ -75,6 +75,10 @@ pub struct UpArgs {
     /// How long to wait for the cluster to become healthy.
     #[arg(long, default_value_t = 180)]
     pub wait_secs: u64,
+    /// Copies of each partition (default: one per host). Applies to topics created after it
+    /// is set; `bench run SV-4 --nodes` measures fan-out at 1.
+    #[arg(long)]
+    pub replication_factor: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +356,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dry_run: args.dry_run,
                 binary: args.binary,
                 wait: std::time::Duration::from_secs(args.wait_secs),
+                replication_factor: args.replication_factor,
             }))
         }
         Command::Down(args) => crate::deploy::ops::down(&args.hosts, args.purge, args.dry_run),

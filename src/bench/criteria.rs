@@ -10,24 +10,41 @@ use super::stats::MIN_SAMPLES_JUDGED_P50;
 const NOT_JUDGED_ON_ONE_HOST: &str = "not judged on one host";
 /// How the detail of a criterion starts whose standalone baseline this run cannot start.
 const NOT_JUDGED_WITHOUT_BASELINE: &str = "not judged without a standalone node";
+/// How the detail of a comparison starts on a cluster placing partitions unlike the plan.
+const NOT_JUDGED_AT_THIS_PLACEMENT: &str = "not judged at this cluster's replication factor";
 
 /// A criterion this setup cannot judge (several machines on one host, a standalone node on
-/// hosts): neither a pass nor a failure of what was measured.
+/// hosts, another replica placement): neither a pass nor a failure of what was measured.
 pub fn not_comparable_here(result: &CriterionResult) -> bool {
     !result.judged
-        && (result.detail.starts_with(NOT_JUDGED_ON_ONE_HOST)
-            || result.detail.starts_with(NOT_JUDGED_WITHOUT_BASELINE))
+        && [
+            NOT_JUDGED_ON_ONE_HOST,
+            NOT_JUDGED_WITHOUT_BASELINE,
+            NOT_JUDGED_AT_THIS_PLACEMENT,
+        ]
+        .iter()
+        .any(|reason| result.detail.starts_with(reason))
 }
 
-/// `one_host`: every node of the environment runs on this machine (a local cluster), so a
-/// criterion that needs several hosts cannot be judged. `skipped_baseline`: the label of the
-/// plan's baseline environment when this run cannot start it (`--target` URLs only).
+/// What a phase ran on, as far as judging it goes.
+#[derive(Debug, Default)]
+pub struct Setup<'a> {
+    /// Every node of the environment runs on this machine (a local cluster): a criterion that
+    /// needs several hosts cannot be judged.
+    pub one_host: bool,
+    /// The label of the plan's baseline environment when this run cannot start it (`--target`
+    /// URLs only).
+    pub skipped_baseline: Option<&'a str>,
+    /// Why the nodes' replica placement is not the plan's (external nodes at another
+    /// replication factor): a comparison with the baseline would not measure what it says.
+    pub other_placement: Option<String>,
+}
+
 pub fn judge(
     spec: &CriterionSpec,
     tasks: &[TaskRecord],
     measurements: &[Measurement],
-    one_host: bool,
-    skipped_baseline: Option<&str>,
+    setup: &Setup,
 ) -> CriterionResult {
     let threshold = spec.max.or(spec.min).unwrap_or(0.0);
     let unjudged = |detail: String| CriterionResult {
@@ -44,7 +61,7 @@ pub fn judge(
         return unjudged(format!("not judged: {why}"));
     }
     if let Some(hosts) = spec.needs_hosts
-        && one_host
+        && setup.one_host
     {
         return unjudged(format!(
             "{NOT_JUDGED_ON_ONE_HOST}: this needs {hosts} machines (here every node shares this machine's cores); run it with --nodes on {hosts} hosts"
@@ -70,11 +87,15 @@ pub fn judge(
         match worst(stat, &selected, spec.min.is_some()) {
             None => return unjudged(format!("not judged: no {stat} measured")),
             Some((value, from)) if spec.baseline.is_empty() => (value, from),
+            Some(_) if setup.other_placement.is_some() => {
+                let why = setup.other_placement.as_deref().unwrap_or_default();
+                return unjudged(format!("{NOT_JUDGED_AT_THIS_PLACEMENT}: {why}"));
+            }
             Some((value, from)) => {
                 let base_tasks = in_categories(&spec.baseline);
                 let Some((base, base_from)) = worst(stat_of_baseline(stat), &base_tasks, false)
                 else {
-                    return unjudged(match skipped_baseline {
+                    return unjudged(match setup.skipped_baseline {
                         Some(label) => format!(
                             "{NOT_JUDGED_WITHOUT_BASELINE}: this compares with a {label}, which the runner starts only here or over ssh on hosts given with --nodes (not with --target URLs)"
                         ),
@@ -277,7 +298,7 @@ mod tests {
         let c = criterion(
             "name = 'text'\ncategories = ['simple text']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'",
         );
-        let r = judge(&c, &tasks, &[], false, None);
+        let r = judge(&c, &tasks, &[], &Setup::default());
         assert!(r.judged && !r.passed, "{r:?}");
         assert_eq!(r.value, Some(12.0));
         assert!(r.detail.contains("kernel"), "{r:?}");
@@ -290,7 +311,7 @@ mod tests {
         );
         let mut few = task("hybrid, cache miss", "miss", 40.0, 0.0);
         few.latency_ms.count = MIN_SAMPLES_JUDGED_P50 - 1;
-        let r = judge(&c, std::slice::from_ref(&few), &[], false, None);
+        let r = judge(&c, std::slice::from_ref(&few), &[], &Setup::default());
         assert!(r.judged && !r.passed, "{r:?}");
         assert!(
             r.detail
@@ -298,7 +319,7 @@ mod tests {
             "{r:?}"
         );
         few.latency_ms.count = MIN_SAMPLES_JUDGED_P50;
-        let r = judge(&c, &[few], &[], false, None);
+        let r = judge(&c, &[few], &[], &Setup::default());
         assert!(r.passed && r.value == Some(40.0), "{r:?}");
     }
 
@@ -311,22 +332,42 @@ mod tests {
         let overhead = criterion(
             "name = 'o'\ncategories = ['orch']\nbaseline = ['direct']\ndivide_by = 2.0\nstat = 'p50'\nmax = 5.0\nunit = 'ms'",
         );
-        let r = judge(&overhead, &tasks, &[], false, None);
+        let r = judge(&overhead, &tasks, &[], &Setup::default());
         assert_eq!(r.value, Some(2.0));
         assert!(r.passed);
         let ratio = criterion(
             "name = 'r'\ncategories = ['orch']\nbaseline = ['direct']\nstat = 'throughput_ratio'\nmin = 2.5\nunit = 'x'",
         );
-        let r = judge(&ratio, &tasks, &[], false, None);
+        let r = judge(&ratio, &tasks, &[], &Setup::default());
         assert_eq!(r.value, Some(2.7));
         assert!(r.passed, "{r:?}");
         let mut on_hosts = ratio.clone();
         on_hosts.needs_hosts = Some(3);
-        let r = judge(&on_hosts, &tasks, &[], true, None);
+        let r = judge(
+            &on_hosts,
+            &tasks,
+            &[],
+            &Setup {
+                one_host: true,
+                ..Setup::default()
+            },
+        );
         assert!(
             !r.judged && r.detail.starts_with("not judged on one host"),
             "{r:?}"
         );
+        // On a cluster placing replicas unlike the plan, a comparison is no verdict either
+        // way; a criterion without a baseline is still judged.
+        let elsewhere = Setup {
+            other_placement: Some("RF = 3, the plan's 1".into()),
+            ..Setup::default()
+        };
+        let r = judge(&overhead, &tasks, &[], &elsewhere);
+        assert!(!r.judged && not_comparable_here(&r), "{r:?}");
+        assert!(r.detail.ends_with("RF = 3, the plan's 1"), "{r:?}");
+        let plain =
+            criterion("name = 'p'\ncategories = ['orch']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'");
+        assert!(judge(&plain, &tasks, &[], &elsewhere).passed);
     }
 
     /// A criterion may name a mix's parts, the whole, or both: requests count once.
@@ -348,14 +389,14 @@ mod tests {
             let c = criterion(&format!(
                 "name = 'e'\ncategories = [{cats}]\nstat = 'errors'\nmax = 0.0\nunit = 'count'"
             ));
-            let r = judge(&c, &tasks, &[], false, None);
+            let r = judge(&c, &tasks, &[], &Setup::default());
             assert_eq!(r.value, Some(3.0), "{cats}: {r:?}");
             assert!(!r.passed);
         }
         let p50 = criterion(
             "name = 'p'\ncategories = ['mix: SQL']\nstat = 'p50'\nmax = 10.0\nunit = 'ms'",
         );
-        let r = judge(&p50, &tasks, &[], false, None);
+        let r = judge(&p50, &tasks, &[], &Setup::default());
         assert_eq!(r.value, Some(9.0));
         assert!(r.passed && r.detail.contains("mix: SQL"), "{r:?}");
     }
@@ -371,21 +412,21 @@ mod tests {
         let c = criterion(
             "name = 'a'\ncategories = ['SQL']\nstat = 'failed_assertions'\nmax = 0.0\nunit = 'count'",
         );
-        let r = judge(&c, &[bad], &[], false, None);
+        let r = judge(&c, &[bad], &[], &Setup::default());
         assert!(!r.passed && r.detail.contains("COUNT 9"), "{r:?}");
 
         let m = criterion("name = 'e'\nmeasurement = 'election_secs'\nmax = 5.0\nunit = 's'");
-        assert!(!judge(&m, &[], &[], false, None).judged);
+        assert!(!judge(&m, &[], &[], &Setup::default()).judged);
         let measured = Measurement {
             name: "election_secs".into(),
             value: 1.4,
             unit: "s".into(),
             detail: String::new(),
         };
-        assert!(judge(&m, &[], &[measured], false, None).passed);
+        assert!(judge(&m, &[], &[measured], &Setup::default()).passed);
 
         let n = criterion("name = 'n'\nmax = 2.0\nunit = 'ms'\nnot_built = 'fan-out'");
-        let r = judge(&n, &[], &[], false, None);
+        let r = judge(&n, &[], &[], &Setup::default());
         assert!(
             !r.judged && !r.passed && r.detail.contains("fan-out"),
             "{r:?}"

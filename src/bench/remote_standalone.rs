@@ -185,8 +185,14 @@ mod tests {
             api: 6092,
             raft: 5001,
         };
-        let mut deployed =
-            crate::deploy::layout::node_config(&hosts, 0, ports, "0123456789abcdef0123", &layout);
+        let mut deployed = crate::deploy::layout::node_config(
+            &hosts,
+            0,
+            ports,
+            "0123456789abcdef0123",
+            3,
+            &layout,
+        );
         deployed.push_str("\n[vector]\nef_search = 128\n");
         let text = standalone_config(&deployed, 4).unwrap();
         assert!(!text.contains("0123456789abcdef0123"), "no token: {text}");

@@ -275,7 +275,10 @@ impl<'a> Runner<'a> {
             .env
             .as_ref()
             .is_some_and(|e| e.kind.starts_with("local cluster"));
-        if let Some(b) = baseline.filter(|_| !baseline_first) {
+        // On a cluster placing replicas unlike the plan, the comparisons are not judged: the
+        // baseline (a second copy of the data on a host) would be loaded for nothing.
+        let other_placement = self.other_placement(plan);
+        if let Some(b) = baseline.filter(|_| !baseline_first && other_placement.is_none()) {
             panics_seen.push(self.baseline(i, b).await?);
         }
         if let Some(m) = PanicCount::measurement(&panics_seen) {
@@ -286,19 +289,22 @@ impl<'a> Runner<'a> {
             .as_ref()
             .filter(|_| !self.runs_baselines())
             .map(|b| b.label.as_str());
+        let setup = criteria::Setup {
+            one_host,
+            skipped_baseline,
+            other_placement,
+        };
+        if let Some(why) = &setup.other_placement {
+            let note = format!("{}: {why}", plan.id);
+            if !self.record.environment.notes.contains(&note) {
+                self.record.environment.notes.push(note);
+            }
+        }
         let phase = &mut self.record.phases[i];
         phase.criteria = plan
             .criteria
             .iter()
-            .map(|c| {
-                criteria::judge(
-                    c,
-                    &phase.tasks,
-                    &phase.measurements,
-                    one_host,
-                    skipped_baseline,
-                )
-            })
+            .map(|c| criteria::judge(c, &phase.tasks, &phase.measurements, &setup))
             .collect();
         for c in &phase.criteria {
             let verdict = match (c.judged, c.passed) {
@@ -310,6 +316,29 @@ impl<'a> Runner<'a> {
             println!("  [{verdict:^10}] {} — {value}; {}", c.name, c.detail);
         }
         Ok(())
+    }
+
+    /// Why the external cluster does not place replicas as `plan` asks (SV-4 measures fan-out
+    /// at one replica per partition; at three, every node answers from its own copies), as
+    /// its nodes described their config; `None` when it does or the runner started the nodes.
+    fn other_placement(&self, plan: &Plan) -> Option<String> {
+        let want = plan.environment.replication_factor?;
+        if self.options.targets.is_empty() {
+            return None;
+        }
+        let cluster = self
+            .record
+            .nodes
+            .iter()
+            .filter(|n| self.options.targets.contains(&n.target))
+            .map(|n| &n.config["cluster"])
+            .find(|c| c["members"].as_array().is_some_and(|m| !m.is_empty()))?;
+        let rf = cluster["replication_factor"].as_u64()?;
+        (rf != want as u64).then(|| {
+            format!(
+                "the plan measures {want} replica(s) per partition and this cluster keeps {rf}, so its comparisons with the baseline would not measure what they say; deploy with `sv-appliance up --replication-factor {want}` (for topics created after it) to judge them"
+            )
+        })
     }
 
     /// Whether a plan's baseline can run: the runner starts its node here, or over ssh on

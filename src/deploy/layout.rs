@@ -204,13 +204,15 @@ pub fn bind_address(host: &str, port: u16) -> String {
     }
 }
 
-/// The node config `up` writes on host `index` (node id `index + 1`). Deterministic, so a
-/// rerun with the same hosts finds it unchanged.
+/// The node config `up` writes on host `index` (node id `index + 1`) of a cluster keeping
+/// `replication_factor` copies of each partition. Deterministic, so a rerun with the same
+/// hosts and options finds it unchanged.
 pub fn node_config(
     hosts: &[String],
     index: usize,
     ports: Ports,
     token: &str,
+    replication_factor: usize,
     layout: &Layout,
 ) -> String {
     let members: Vec<String> = hosts
@@ -232,7 +234,7 @@ pub fn node_config(
         layout.data_dir(),
         bind_address(&hosts[index], ports.api),
         bind_address(&hosts[index], ports.raft),
-        hosts.len(),
+        replication_factor,
         members.join("\n")
     )
 }
@@ -267,7 +269,7 @@ mod tests {
             api: 6092,
             raft: 5001,
         };
-        let text = node_config(&hosts, 1, ports, "0123456789abcdef0123", &layout);
+        let text = node_config(&hosts, 1, ports, "0123456789abcdef0123", 3, &layout);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
         std::fs::write(&path, &text).unwrap();
@@ -289,12 +291,12 @@ mod tests {
             config.data_dir,
             std::path::PathBuf::from("/srv/x/var/lib/sv-appliance/data")
         );
-        let first = node_config(&hosts, 0, ports, "0123456789abcdef0123", &layout);
+        let first = node_config(&hosts, 0, ports, "0123456789abcdef0123", 3, &layout);
         assert!(first.contains("listen = \"10.0.0.1:6092\""), "{first}");
         // Deterministic: the same inputs give the same bytes (idempotent reruns).
         assert_eq!(
             text,
-            node_config(&hosts, 1, ports, "0123456789abcdef0123", &layout)
+            node_config(&hosts, 1, ports, "0123456789abcdef0123", 3, &layout)
         );
     }
 

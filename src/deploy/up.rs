@@ -18,6 +18,8 @@ pub struct UpOptions {
     pub dry_run: bool,
     pub binary: Option<PathBuf>,
     pub wait: Duration,
+    /// Copies of each partition; `None`: one per host.
+    pub replication_factor: Option<usize>,
 }
 
 pub async fn run(options: UpOptions) -> Result<()> {
@@ -30,6 +32,13 @@ pub async fn run(options: UpOptions) -> Result<()> {
         None => std::env::current_exe()?,
     };
     let binary_sha = sha256_file(&binary)?;
+    let replication_factor = options.replication_factor.unwrap_or(hosts.len());
+    if !(1..=hosts.len()).contains(&replication_factor) {
+        return Err(Error::bad_request(format!(
+            "--replication-factor must be between 1 and the number of hosts ({}), got {replication_factor}",
+            hosts.len()
+        )));
+    }
 
     // Every host is checked before any is changed, so a bad host leaves the others as they were.
     // A dry run reports what would stop a real one and goes on showing the changes.
@@ -61,7 +70,7 @@ pub async fn run(options: UpOptions) -> Result<()> {
             layout: &layout,
             manager,
         };
-        let config = node_config(&hosts, i, ports, &token, &layout);
+        let config = node_config(&hosts, i, ports, &token, replication_factor, &layout);
         let unit = layout.unit_text();
         let mut changed: Vec<&str> = Vec::new();
         if probe.get("binary_sha") != binary_sha {
@@ -192,7 +201,14 @@ fn check_membership(
     if current_id.is_empty() {
         return Ok(()); // nothing installed yet
     }
-    let wanted = members_line(&node_config(hosts, index, ports, "", &probe.layout()));
+    let wanted = members_line(&node_config(
+        hosts,
+        index,
+        ports,
+        "",
+        hosts.len(),
+        &probe.layout(),
+    ));
     let current = probe.get("members");
     if current_id != (index + 1).to_string() || current != wanted {
         return Err(Error::Conflict(format!(

@@ -322,6 +322,7 @@ fn up_deploys_three_hosts_over_ssh_survives_a_node_kill_and_upgrades_one_host_at
     );
 
     sv3_on_the_deployed_hosts(&hosts);
+    sv4_on_hosts_at_another_replication_factor(&hosts);
 
     // A rerun with the same binary changes nothing and restarts nothing.
     let supervisors = hosts.supervisor_pids();
@@ -649,6 +650,10 @@ fn sv3_on_the_deployed_hosts(hosts: &Hosts) {
         "the standalone node is no cluster member: {}",
         standalone[0]
     );
+    assert_eq!(
+        standalone[0]["config"]["embedding"]["provider"], "hashing",
+        "the standalone node has the host's environment file, like the deployed node"
+    );
     assert!(
         record["environment"]["notes"]
             .to_string()
@@ -679,4 +684,71 @@ fn sv3_on_the_deployed_hosts(hosts: &Hosts) {
     // The node killed over ssh is back under a new supervisor, and the cluster healthy.
     let status = hosts.ok(&["status", "--service-manager", "process"]);
     assert!(status.contains("cluster healthy"), "{status}");
+}
+
+/// SV-4 measures fan-out at one replica per partition; on the deployed cluster (three) every
+/// node answers from its own copies, so its comparisons are not judged, say how to deploy
+/// for them, and no baseline is loaded for nothing. The answers are still checked.
+fn sv4_on_hosts_at_another_replication_factor(hosts: &Hosts) {
+    let runs = hosts.dir.path().join("runs-sv4");
+    let out = Command::new(binary())
+        .args(["bench", "run", "SV-4", "--scale", "tiny", "--no-progress"])
+        .arg("--reuse-data")
+        .arg("--runs-dir")
+        .arg(&runs)
+        .arg("--nodes")
+        .arg(hosts.ips.join(","))
+        .arg("--api-port")
+        .arg(hosts.api_port.to_string())
+        .args(["--service-manager", "process"])
+        .args(hosts.ssh_args())
+        .output()
+        .expect("run bench");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("starting a standalone node"), "{text}");
+    let file = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a run record");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let phase = &record["phases"][0];
+    assert_eq!(phase["status"], "passed", "{text}");
+    for c in phase["criteria"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        if name.starts_with("Remote fan-out") {
+            assert_eq!(c["judged"], false, "{c}");
+            assert!(
+                c["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("up --replication-factor 1"),
+                "{c}"
+            );
+        } else {
+            assert_eq!(c["judged"], true, "{c}");
+        }
+    }
+    // And `up` refuses a replication factor the hosts cannot hold, before changing anything.
+    let (ok, text) = hosts.run(
+        &[
+            "up",
+            "--service-manager",
+            "process",
+            "--replication-factor",
+            "4",
+        ],
+        &hosts.ips,
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("--replication-factor must be between 1 and the number of hosts (3), got 4"),
+        "{text}"
+    );
 }
