@@ -277,7 +277,7 @@ impl<'a> Runner<'a> {
             .is_some_and(|e| e.kind.starts_with("local cluster"));
         // On a cluster placing replicas unlike the plan, the comparisons are not judged: the
         // baseline (a second copy of the data on a host) would be loaded for nothing.
-        let other_placement = self.other_placement(plan);
+        let other_placement = self.other_placement(plan, &client).await;
         if let Some(b) = baseline.filter(|_| !baseline_first && other_placement.is_none()) {
             panics_seen.push(self.baseline(i, b).await?);
         }
@@ -318,25 +318,32 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Why the external cluster does not place replicas as `plan` asks (SV-4 measures fan-out
-    /// at one replica per partition; at three, every node answers from its own copies), as
-    /// its nodes described their config; `None` when it does or the runner started the nodes.
-    fn other_placement(&self, plan: &Plan) -> Option<String> {
+    /// Why the external cluster does not place `plan`'s topic as the plan asks (SV-4 measures
+    /// fan-out at one replica per partition; at three, every node answers from its own
+    /// copies), as its `/_cluster/status` shows the topic's raft groups; `None` when it does,
+    /// when that cannot be told, or when the runner started the nodes itself.
+    async fn other_placement(&self, plan: &Plan, client: &reqwest::Client) -> Option<String> {
         let want = plan.environment.replication_factor?;
-        if self.options.targets.is_empty() {
-            return None;
-        }
-        let cluster = self
-            .record
-            .nodes
+        let target = self.options.targets.first()?;
+        let status: serde_json::Value = client
+            .get(format!("{target}/_cluster/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let topic = &plan.dataset.topic;
+        let prefix = format!("{topic}/");
+        let copies = status["groups"]
+            .as_array()?
             .iter()
-            .filter(|n| self.options.targets.contains(&n.target))
-            .map(|n| &n.config["cluster"])
-            .find(|c| c["members"].as_array().is_some_and(|m| !m.is_empty()))?;
-        let rf = cluster["replication_factor"].as_u64()?;
-        (rf != want as u64).then(|| {
+            .filter(|g| g["group"].as_str().is_some_and(|n| n.starts_with(&prefix)))
+            .filter_map(|g| g["voters"].as_array().map(Vec::len))
+            .max()?;
+        (copies != want).then(|| {
             format!(
-                "the plan measures {want} replica(s) per partition and this cluster keeps {rf}, so its comparisons with the baseline would not measure what they say; deploy with `sv-appliance up --replication-factor {want}` (for topics created after it) to judge them"
+                "the plan measures {want} replica(s) per partition and this cluster keeps {copies} of each {topic} partition, so its comparisons with the baseline would not measure what they say; deploy with `sv-appliance up --replication-factor {want}` (it places topics created after it) to judge them"
             )
         })
     }
