@@ -69,10 +69,7 @@ pub async fn load_dataset(
                 .await?
                 .is_none()
         {
-            load_extra(target, plan, extra).await?;
-            if extra.vectors {
-                embedded_on_every_node(&client, targets, &extra.topic).await?;
-            }
+            load_extra(target, targets, plan, extra).await?;
         }
         return Ok(DatasetRecord {
             format: format.name().into(),
@@ -124,7 +121,7 @@ pub async fn load_dataset(
         summary.lines_per_sec()
     );
     if let Some(extra) = &plan.spec.extra_topic {
-        load_extra(target, plan, extra).await?;
+        load_extra(target, targets, plan, extra).await?;
     }
     if targets.len() > 1 {
         // The load waited on the node it wrote to; a follower may still be applying. The
@@ -136,15 +133,6 @@ pub async fn load_dataset(
         println!(
             "  searchable on all {} nodes {:.1} s later",
             targets.len(),
-            started.elapsed().as_secs_f64()
-        );
-    }
-    if let Some(extra) = plan.spec.extra_topic.as_ref().filter(|e| e.vectors) {
-        let started = Instant::now();
-        let vectors = embedded_on_every_node(&client, targets, &extra.topic).await?;
-        println!(
-            "  {vectors} records of {} embedded and indexed on every node in {:.1} s",
-            extra.topic,
             started.elapsed().as_secs_f64()
         );
     }
@@ -161,24 +149,25 @@ pub async fn load_dataset(
     Ok(record)
 }
 
-/// Loads only the extra topic into `target` (a baseline holding just that data), embedded
-/// before it returns when the topic has vectors, so no embedding runs under its queries.
+/// Loads only the extra topic into `target` (a baseline holding just that data).
 pub async fn load_extra_topic(target: &str, plan: &DatasetPlan<'_>) -> Result<()> {
-    let Some(extra) = &plan.spec.extra_topic else {
-        return Err(Error::Config(
+    match &plan.spec.extra_topic {
+        Some(extra) => load_extra(target, &[target.to_string()], plan, extra).await,
+        None => Err(Error::Config(
             "the plan's dataset has no extra topic".into(),
-        ));
-    };
-    load_extra(target, plan, extra).await?;
-    if extra.vectors {
-        let targets = [target.to_string()];
-        embedded_on_every_node(&super::http_client(), &targets, &extra.topic).await?;
+        )),
     }
-    Ok(())
 }
 
-/// The extra topic of multi-topic queries: a fraction of the main dataset's lines.
-async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) -> Result<()> {
+/// The extra topic of multi-topic queries: a fraction of the main dataset's lines, loaded
+/// through `target` and, when it has vectors, embedded on every one of `targets` before it
+/// returns, so no embedding runs under the queries.
+async fn load_extra(
+    target: &str,
+    targets: &[String],
+    plan: &DatasetPlan<'_>,
+    extra: &ExtraTopic,
+) -> Result<()> {
     let extra_format: LogFormat = extra
         .format
         .parse()
@@ -199,6 +188,15 @@ async fn load_extra(target: &str, plan: &DatasetPlan<'_>, extra: &ExtraTopic) ->
         "  loaded {} {} records into {}",
         summary.accepted, extra.format, extra.topic
     );
+    if extra.vectors {
+        let started = Instant::now();
+        let vectors = embedded_on_every_node(&super::http_client(), targets, &extra.topic).await?;
+        println!(
+            "  {vectors} records of {} embedded and indexed on every node in {:.1} s",
+            extra.topic,
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 

@@ -524,31 +524,7 @@ fn the_rendered_unit_passes_systemd_analyze_verify() {
 /// ssh and started again, every acknowledged write is found on every host, and the run is
 /// stored on every node with the token read from the hosts.
 fn sv3_on_the_deployed_hosts(hosts: &Hosts) {
-    let runs = hosts.dir.path().join("runs");
-    let mut cmd = Command::new(binary());
-    cmd.args(["bench", "run", "SV-3", "--scale", "tiny", "--no-progress"])
-        .arg("--runs-dir")
-        .arg(&runs)
-        .arg("--nodes")
-        .arg(hosts.ips.join(","))
-        .arg("--api-port")
-        .arg(hosts.api_port.to_string())
-        .args(["--service-manager", "process"])
-        .args(hosts.ssh_args())
-        .env_remove("SV_CLUSTER_TOKEN");
-    let out = cmd.output().expect("run bench");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let file = std::fs::read_dir(&runs)
-        .unwrap_or_else(|e| panic!("no runs dir ({e}):\n{text}"))
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .unwrap_or_else(|| panic!("no run record:\n{text}"));
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let (_, text, record) = bench_on_the_hosts(hosts, "SV-3", &[]);
     let phase = &record["phases"][0];
     assert_ne!(phase["status"], "error", "{text}");
     assert!(
@@ -690,34 +666,9 @@ fn sv3_on_the_deployed_hosts(hosts: &Hosts) {
 /// node answers from its own copies, so its comparisons are not judged, say how to deploy
 /// for them, and no baseline is loaded for nothing. The answers are still checked.
 fn sv4_on_hosts_at_another_replication_factor(hosts: &Hosts) {
-    let runs = hosts.dir.path().join("runs-sv4");
-    let out = Command::new(binary())
-        .args(["bench", "run", "SV-4", "--scale", "tiny", "--no-progress"])
-        .arg("--reuse-data")
-        .arg("--runs-dir")
-        .arg(&runs)
-        .arg("--nodes")
-        .arg(hosts.ips.join(","))
-        .arg("--api-port")
-        .arg(hosts.api_port.to_string())
-        .args(["--service-manager", "process"])
-        .args(hosts.ssh_args())
-        .output()
-        .expect("run bench");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let (ok, text, record) = bench_on_the_hosts(hosts, "SV-4", &["--reuse-data"]);
+    assert!(ok, "{text}");
     assert!(!text.contains("starting a standalone node"), "{text}");
-    let file = std::fs::read_dir(&runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("a run record");
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     let phase = &record["phases"][0];
     assert_eq!(phase["status"], "passed", "{text}");
     for c in phase["criteria"].as_array().unwrap() {
@@ -751,4 +702,40 @@ fn sv4_on_hosts_at_another_replication_factor(hosts: &Hosts) {
         text.contains("--replication-factor must be between 1 and the number of hosts (3), got 4"),
         "{text}"
     );
+}
+
+/// `bench run PLAN --scale tiny --nodes …` on the deployed hosts, with the cluster token only
+/// from the hosts: whether it succeeded, its output, and its run record.
+fn bench_on_the_hosts(
+    hosts: &Hosts,
+    plan: &str,
+    extra: &[&str],
+) -> (bool, String, serde_json::Value) {
+    let runs = hosts.dir.path().join(format!("runs-{plan}"));
+    let out = Command::new(binary())
+        .args(["bench", "run", plan, "--scale", "tiny", "--no-progress"])
+        .args(extra)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .arg("--nodes")
+        .arg(hosts.ips.join(","))
+        .arg("--api-port")
+        .arg(hosts.api_port.to_string())
+        .args(["--service-manager", "process"])
+        .args(hosts.ssh_args())
+        .env_remove("SV_CLUSTER_TOKEN")
+        .output()
+        .expect("run bench");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::read_dir(&runs)
+        .unwrap_or_else(|e| panic!("no runs dir ({e}):\n{text}"))
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap_or_else(|| panic!("no run record:\n{text}"));
+    let record = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    (out.status.success(), text, record)
 }
